@@ -1,0 +1,35 @@
+//! Pure, deterministic logic behind the browser hooks.
+//!
+//! Nothing here touches the browser, a clock or a random source: time arrives as `now_ms: f64`
+//! (a `performance.now()` reading) and randomness as `unit: f64` in `[0, 1)`. That keeps every
+//! decision the hooks make testable natively with `cargo test -p realtime-hooks --lib`; the hooks
+//! themselves only wire events and timers to these types.
+//!
+//! | module | what it decides |
+//! |---|---|
+//! | [`backoff`] | how long to wait before the next reconnect attempt, and when to give up |
+//! | [`close_policy`] | whether a close code means "reconnect" or "stop", and how to describe it |
+//! | [`outbox`] | what happens to messages sent while the socket is not open |
+//! | [`throttle`] | leading + trailing throttling of frequent sends (cursor moves) |
+//! | [`url`] | turning a configured endpoint into an absolute `ws(s)://` or `http(s)://` URL |
+//! | [`history`] | bounded message history |
+//! | [`heartbeat`] | pings, pongs, RTT and dead-link detection |
+//! | [`presence`] | merging presence events, expiring silent users, stable user colours |
+
+pub mod backoff;
+pub mod close_policy;
+pub mod heartbeat;
+pub mod history;
+pub mod outbox;
+pub mod presence;
+pub mod throttle;
+pub mod url;
+
+pub use backoff::{Jitter, ReconnectPolicy};
+pub use close_policy::{describe_close_code, CloseDecision, ClosePolicy};
+pub use heartbeat::{Beat, HeartbeatPolicy, Liveness};
+pub use history::History;
+pub use outbox::{Outbox, OutboxError, Queued, SendPolicy};
+pub use presence::{color_for, Cursor, Presence, PresenceEvent, PresenceMap};
+pub use throttle::{Offer, Throttle};
+pub use url::{resolve_endpoint, with_query_param, Scheme, UrlError};

@@ -1,0 +1,47 @@
+//! Yew hooks for real-time apps: every pattern of the WebSockets guide, on one connection engine.
+//!
+//! | pattern (seed)              | hook / module                                            |
+//! |-----------------------------|----------------------------------------------------------|
+//! | WebSocket basics            | [`use_websocket`] ([`use_websocket::use_websocket`])     |
+//! | auto-reconnect, backoff     | [`connection`] + [`core::backoff`], [`core::close_policy`] |
+//! | message queue               | [`connection`] + [`core::outbox`]                        |
+//! | typed messages              | [`use_typed_websocket`]                                  |
+//! | per-type handlers           | [`use_message_handlers`], [`use_on`]                     |
+//! | Server-Sent Events          | [`use_event_source`]                                     |
+//! | presence                    | [`use_presence`] + [`core::presence`]                    |
+//! | heartbeat / ping-pong       | [`connection`] + [`core::heartbeat`]                     |
+//! | binary data                 | [`use_websocket`] (`send_binary`, [`connection::Frame::Binary`]) |
+//! | throttled sends             | [`use_throttled_send`] + [`core::throttle`]              |
+//! | one connection per URL      | [`RealtimeProvider`] ([`provider`])                      |
+//!
+//! Pure decisions live in [`core`] (plain Rust, unit-tested natively); the hooks are wiring.
+//! Nothing here panics on network input, logs per message, or leaks a closure.
+
+pub mod browser;
+pub mod connection;
+pub mod core;
+pub mod provider;
+pub mod redraw;
+pub mod use_event_source;
+pub mod use_message_handlers;
+pub mod use_presence;
+pub mod use_throttled_send;
+pub mod use_typed_websocket;
+pub mod use_websocket;
+
+pub use connection::{
+    Connection, ConnectionState, ConnectionStatus, Delivery, Frame, WebSocketOptions, WsError,
+};
+pub use provider::{
+    use_connection, use_connection_registry, ConnectionRegistry, ConnectionRow, RealtimeProvider,
+};
+pub use use_event_source::{
+    use_event_source, use_event_source_with_options, EventSourceOptions, SseEvent, SseState,
+};
+pub use use_message_handlers::{use_message_handlers, use_message_handlers_with_options, use_on};
+pub use use_presence::{use_presence, use_presence_with_options, PresenceOptions};
+pub use use_throttled_send::{use_throttled_send, ThrottledSender};
+pub use use_typed_websocket::{use_typed_websocket, use_typed_websocket_with_options, DecodeError};
+pub use use_websocket::{
+    use_websocket, use_websocket_with_options, UseWebSocketHandle, UseWebSocketOptions,
+};

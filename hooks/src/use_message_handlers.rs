@@ -1,0 +1,284 @@
+//! `use_message_handlers`: the seed's "subscribe to message types". `on("message", f)` returns a
+//! guard that unsubscribes when dropped; messages nobody handles are counted, not logged one by one.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use serde::Serialize;
+use serde_json::Value;
+use yew::prelude::*;
+
+use crate::connection::{Connection, ConnectionStatus, Delivery, Frame, WsError};
+use crate::core::outbox::SendPolicy;
+use crate::provider::use_connection;
+use crate::redraw::use_redraw;
+use crate::use_websocket::UseWebSocketOptions;
+
+type Handler = Rc<dyn Fn(&Value)>;
+
+/// The handler table: message `type` → handlers, plus the counts of what nobody handled.
+#[derive(Default)]
+pub struct Handlers {
+    table: RefCell<BTreeMap<String, Vec<(u64, Handler)>>>,
+    next_id: Cell<u64>,
+    unhandled: RefCell<BTreeMap<String, u64>>,
+    malformed: Cell<u64>,
+}
+
+impl Handlers {
+    /// Adds `handler` for messages whose `type` is `kind`.
+    pub fn on(self: &Rc<Self>, kind: &str, handler: impl Fn(&Value) + 'static) -> Subscription {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        self.table
+            .borrow_mut()
+            .entry(kind.to_owned())
+            .or_default()
+            .push((id, Rc::new(handler)));
+        Subscription {
+            handlers: Rc::downgrade(self),
+            kind: kind.to_owned(),
+            id,
+        }
+    }
+
+    /// Removes every handler for `kind` (their guards become no-ops).
+    pub fn off(&self, kind: &str) {
+        self.table.borrow_mut().remove(kind);
+    }
+
+    /// Routes one frame; returns whether a handler took it.
+    pub fn dispatch(&self, frame: &Frame) -> bool {
+        let Frame::Text(text) = frame else {
+            self.malformed.set(self.malformed.get() + 1);
+            return false;
+        };
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            self.malformed.set(self.malformed.get() + 1);
+            return false;
+        };
+        let Some(kind) = value.get("type").and_then(Value::as_str) else {
+            self.malformed.set(self.malformed.get() + 1);
+            return false;
+        };
+        // Clone the handlers out so one may subscribe or unsubscribe while being called.
+        let handlers: Vec<Handler> = self
+            .table
+            .borrow()
+            .get(kind)
+            .map(|list| list.iter().map(|(_, h)| h.clone()).collect())
+            .unwrap_or_default();
+        if handlers.is_empty() {
+            *self
+                .unhandled
+                .borrow_mut()
+                .entry(kind.to_owned())
+                .or_default() += 1;
+            return false;
+        }
+        handlers.iter().for_each(|h| h(&value));
+        true
+    }
+
+    /// How many messages arrived with no handler, by `type`.
+    pub fn unhandled(&self) -> BTreeMap<String, u64> {
+        self.unhandled.borrow().clone()
+    }
+
+    /// How many frames were not a JSON object with a string `type` (or were binary).
+    pub fn malformed(&self) -> u64 {
+        self.malformed.get()
+    }
+}
+
+/// Unsubscribes its handler when dropped.
+#[must_use = "dropping the subscription unsubscribes the handler at once"]
+pub struct Subscription {
+    handlers: Weak<Handlers>,
+    kind: String,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(handlers) = self.handlers.upgrade() {
+            if let Ok(mut table) = handlers.table.try_borrow_mut() {
+                if let Some(list) = table.get_mut(&self.kind) {
+                    list.retain(|(id, _)| *id != self.id);
+                }
+            }
+        }
+    }
+}
+
+/// A WebSocket whose messages are routed by `type` to handlers; cheap to clone.
+#[derive(Clone)]
+pub struct UseMessageHandlersHandle {
+    conn: Connection,
+    handlers: Rc<Handlers>,
+}
+
+impl PartialEq for UseMessageHandlersHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.conn == other.conn && Rc::ptr_eq(&self.handlers, &other.handlers)
+    }
+}
+
+impl UseMessageHandlersHandle {
+    /// Subscribes `handler` to messages of type `kind` until the returned guard drops.
+    pub fn on(&self, kind: &str, handler: impl Fn(&Value) + 'static) -> Subscription {
+        self.handlers.on(kind, handler)
+    }
+
+    /// Removes every handler of `kind`.
+    pub fn off(&self, kind: &str) {
+        self.handlers.off(kind);
+    }
+
+    /// Messages with no handler, counted by `type`.
+    pub fn unhandled(&self) -> BTreeMap<String, u64> {
+        self.handlers.unhandled()
+    }
+
+    /// Frames that were not a typed JSON message.
+    pub fn malformed(&self) -> u64 {
+        self.handlers.malformed()
+    }
+
+    /// Sends `value` as JSON (queued while offline).
+    pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<Delivery, WsError> {
+        let text = serde_json::to_string(value).map_err(|e| WsError::Send(e.to_string()))?;
+        self.conn.send_text_with(text, &SendPolicy::Keep)
+    }
+
+    /// The status snapshot.
+    pub fn status(&self) -> ConnectionStatus {
+        self.conn.status().clone()
+    }
+
+    /// The underlying connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Per-type handlers on a WebSocket to `url`, default options.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_message_handlers, use_on};
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Joins() -> Html {
+///     let ws = use_message_handlers("/ws/typed-chat");
+///     let joined = use_state(|| 0);
+///     {
+///         let joined = joined.clone();
+///         // Subscribed while mounted; unsubscribed on unmount.
+///         use_on(&ws, "user:joined", move |_| joined.set(*joined + 1));
+///     }
+///     html! { <p>{ format!("{} joins, {} unhandled types", *joined, ws.unhandled().len()) }</p> }
+/// }
+/// ```
+#[hook]
+pub fn use_message_handlers(url: &str) -> UseMessageHandlersHandle {
+    use_message_handlers_with_options(url, UseWebSocketOptions::default())
+}
+
+/// Per-type handlers with options (`history` is unused here: handlers keep what they need).
+#[hook]
+pub fn use_message_handlers_with_options(
+    url: &str,
+    options: UseWebSocketOptions,
+) -> UseMessageHandlersHandle {
+    let conn = use_connection(url, options.connection);
+    let handlers: Rc<Handlers> = use_memo((), |_| Handlers::default());
+    let redraw = use_redraw();
+    {
+        let handlers = handlers.clone();
+        use_effect_with(conn.clone(), move |conn| {
+            let on_frame = conn.on_frame(move |frame| {
+                handlers.dispatch(frame);
+            });
+            let on_status = conn.on_status(move || redraw.request());
+            move || drop((on_frame, on_status))
+        });
+    }
+    UseMessageHandlersHandle { conn, handlers }
+}
+
+/// Subscribes `handler` to `kind` on `ws` while the calling component is mounted; the latest
+/// `handler` is always the one called (no stale closures).
+#[hook]
+pub fn use_on<F>(ws: &UseMessageHandlersHandle, kind: &str, handler: F)
+where
+    F: Fn(&Value) + 'static,
+{
+    let latest = use_mut_ref(|| Box::new(|_: &Value| {}) as Box<dyn Fn(&Value)>);
+    *latest.borrow_mut() = Box::new(handler);
+    let ws = ws.clone();
+    use_effect_with(
+        (Rc::as_ptr(&ws.handlers) as usize, kind.to_owned()),
+        move |(_, kind)| {
+            let subscription = ws.on(kind, move |value| (latest.borrow())(value));
+            move || drop(subscription)
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Frame {
+        Frame::Text(s.to_owned())
+    }
+
+    #[test]
+    fn handlers_get_their_type_and_unhandled_types_are_counted() {
+        let handlers = Rc::new(Handlers::default());
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sink = seen.clone();
+        let _sub = handlers.on("message", move |v| {
+            sink.borrow_mut()
+                .push(v["text"].as_str().unwrap_or("").to_owned())
+        });
+        assert!(handlers.dispatch(&text(r#"{"type":"message","text":"a"}"#)));
+        assert!(!handlers.dispatch(&text(r#"{"type":"typing"}"#)));
+        assert!(!handlers.dispatch(&text(r#"{"type":"typing"}"#)));
+        assert!(!handlers.dispatch(&text("not json")));
+        assert!(!handlers.dispatch(&Frame::Binary(vec![0])));
+        assert_eq!(*seen.borrow(), vec!["a".to_owned()]);
+        assert_eq!(handlers.unhandled().get("typing"), Some(&2));
+        assert_eq!(handlers.malformed(), 2);
+    }
+
+    #[test]
+    fn dropping_the_subscription_unsubscribes_and_off_removes_all() {
+        let handlers = Rc::new(Handlers::default());
+        let count = Rc::new(Cell::new(0));
+        let c = count.clone();
+        let sub = handlers.on("x", move |_| c.set(c.get() + 1));
+        let c = count.clone();
+        let _other = handlers.on("y", move |_| c.set(c.get() + 10));
+        handlers.dispatch(&text(r#"{"type":"x"}"#));
+        drop(sub);
+        handlers.dispatch(&text(r#"{"type":"x"}"#));
+        handlers.off("y");
+        handlers.dispatch(&text(r#"{"type":"y"}"#));
+        assert_eq!(count.get(), 1);
+        assert_eq!(handlers.unhandled().get("x"), Some(&1));
+    }
+
+    #[test]
+    fn a_handler_may_subscribe_another_while_being_called() {
+        let handlers = Rc::new(Handlers::default());
+        let inner = Rc::new(RefCell::new(None));
+        let (h, slot) = (handlers.clone(), inner.clone());
+        let _sub = handlers.on("a", move |_| *slot.borrow_mut() = Some(h.on("b", |_| {})));
+        assert!(handlers.dispatch(&text(r#"{"type":"a"}"#)));
+        assert!(handlers.dispatch(&text(r#"{"type":"b"}"#)));
+    }
+}

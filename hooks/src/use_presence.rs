@@ -1,0 +1,303 @@
+//! `use_presence`: who is here and where their cursors are (the seed's presence system), with a
+//! snapshot on every (re)join, latest-wins cursor sends while offline, and a TTL so a user nobody
+//! refreshed disappears instead of leaving a ghost cursor.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gloo_timers::callback::Interval;
+use serde::Deserialize;
+use yew::prelude::*;
+
+use crate::browser;
+use crate::connection::{Connection, ConnectionState, ConnectionStatus, Frame, WebSocketOptions};
+use crate::core::outbox::SendPolicy;
+use crate::core::presence::{Cursor, Presence, PresenceEvent, PresenceMap};
+use crate::provider::use_connection;
+use crate::redraw::use_redraw;
+use crate::use_throttled_send::{use_throttled_send, ThrottledSender};
+use crate::use_typed_websocket::{decode_frame, DecodeError};
+
+/// Options of [`use_presence_with_options`]; every field documents its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PresenceOptions {
+    /// Connection behaviour. Default: [`WebSocketOptions::default`] with a 10 s heartbeat, so a
+    /// frozen link is noticed well within the TTL.
+    pub connection: WebSocketOptions,
+    /// A user not refreshed (update or snapshot) for this long disappears. Default: 30 s, the dev
+    /// server's TTL.
+    pub ttl_ms: u32,
+    /// At most one cursor send per interval (the last position is always sent). Default: 50 ms
+    /// (20 per second).
+    pub cursor_interval_ms: u32,
+}
+
+impl Default for PresenceOptions {
+    fn default() -> Self {
+        let mut connection = WebSocketOptions::default();
+        if let Some(heartbeat) = &mut connection.heartbeat {
+            heartbeat.interval_ms = 10_000;
+            heartbeat.timeout_ms = 5_000;
+            // The server's periodic snapshots must not postpone our pings: an idle user's pings
+            // are what keep it from being dropped after the server's TTL.
+            heartbeat.inbound_postpones_ping = false;
+        }
+        Self {
+            connection,
+            ttl_ms: 30_000,
+            cursor_interval_ms: 50,
+        }
+    }
+}
+
+/// The presence messages this hook reads besides [`PresenceEvent`].
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum Other {
+    #[serde(rename = "welcome")]
+    Welcome {
+        #[serde(rename = "userId")]
+        user_id: String,
+    },
+}
+
+struct State {
+    map: PresenceMap,
+    me: Option<String>,
+    errors: u64,
+    last_error: Option<DecodeError>,
+}
+
+/// Presence state and verbs; cheap to clone.
+#[derive(Clone)]
+pub struct UsePresenceHandle {
+    conn: Connection,
+    state: Rc<RefCell<State>>,
+    cursor: ThrottledSender,
+    status: Rc<ConnectionStatus>,
+}
+
+impl PartialEq for UsePresenceHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.state, &other.state) && self.status == other.status
+    }
+}
+
+impl UsePresenceHandle {
+    /// Everyone else here, sorted by name (stable for rendering).
+    pub fn others(&self) -> Vec<Presence> {
+        let state = self.state.borrow();
+        state.map.others().into_iter().cloned().collect()
+    }
+
+    /// Everyone here, this user included.
+    pub fn users(&self) -> Vec<Presence> {
+        self.state
+            .borrow()
+            .map
+            .users()
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// This user's server-assigned id, once welcomed.
+    pub fn me(&self) -> Option<String> {
+        self.state.borrow().me.clone()
+    }
+
+    /// Sends this user's cursor (throttled; offline only the latest position is kept).
+    pub fn update_cursor(&self, x: f64, y: f64) {
+        let message = serde_json::json!({ "type": "presence:update", "cursor": Cursor { x, y } });
+        // Refusals are recorded in the connection status the UI shows.
+        let _ = self.cursor.send(&message);
+    }
+
+    /// Frames that were not valid presence messages, and the last of them.
+    pub fn errors(&self) -> (u64, Option<DecodeError>) {
+        let state = self.state.borrow();
+        (state.errors, state.last_error.clone())
+    }
+
+    /// The connection status at the last render.
+    pub fn status(&self) -> &ConnectionStatus {
+        &self.status
+    }
+
+    /// Retries now instead of waiting for the backoff timer.
+    pub fn retry_now(&self) {
+        self.conn.retry_now();
+    }
+
+    /// True while connected.
+    pub fn is_connected(&self) -> bool {
+        self.status.state == ConnectionState::Open
+    }
+}
+
+/// Presence on `url` with the default options.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::use_presence;
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn WhoIsHere() -> Html {
+///     let presence = use_presence("/ws/presence");
+///     html! {
+///         <ul>{ for presence.others().iter().map(|user| html! { <li>{ &user.name }</li> }) }</ul>
+///     }
+/// }
+/// ```
+#[hook]
+pub fn use_presence(url: &str) -> UsePresenceHandle {
+    use_presence_with_options(url, PresenceOptions::default())
+}
+
+/// Presence with options (TTL, cursor rate, connection).
+#[hook]
+pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePresenceHandle {
+    let conn = use_connection(url, options.connection);
+    let state = use_mut_ref(|| State {
+        map: PresenceMap::new(f64::from(options.ttl_ms)),
+        me: None,
+        errors: 0,
+        last_error: None,
+    });
+    let cursor = use_throttled_send(
+        &conn,
+        options.cursor_interval_ms,
+        SendPolicy::LatestWins("cursor".into()),
+    );
+    let redraw = use_redraw();
+    {
+        let state = state.clone();
+        use_effect_with(conn.clone(), move |conn| {
+            let on_frame = {
+                let (state, redraw) = (state.clone(), redraw.clone());
+                conn.on_frame(move |frame| {
+                    apply_frame(&mut state.borrow_mut(), frame, browser::monotonic_ms());
+                    redraw.request();
+                })
+            };
+            let on_status = {
+                let redraw = redraw.clone();
+                conn.on_status(move || redraw.request())
+            };
+            // Expire users nobody refreshed; re-render only when someone disappeared.
+            let expiry = Interval::new(1_000, move || {
+                let removed = state.borrow_mut().map.expire(browser::monotonic_ms());
+                if !removed.is_empty() {
+                    redraw.request();
+                }
+            });
+            move || drop((on_frame, on_status, expiry))
+        });
+    }
+    let status = Rc::new(conn.status().clone());
+    UsePresenceHandle {
+        state,
+        cursor,
+        status,
+    }
+}
+
+fn apply_frame(state: &mut State, frame: &Frame, now_ms: f64) {
+    if let Frame::Text(text) = frame {
+        if text.contains("\"welcome\"") {
+            if let Ok(Other::Welcome { user_id }) = serde_json::from_str(text) {
+                state.map.set_self(&user_id);
+                state.me = Some(user_id);
+                return;
+            }
+        }
+        // Common-protocol frames (errors) are not presence data, and not a decode failure.
+        if text.contains("\"type\":\"error\"") {
+            return;
+        }
+    }
+    match decode_frame::<PresenceEvent>(frame) {
+        Ok(event) => state.map.apply(event, now_ms),
+        Err(error) => {
+            state.errors += 1;
+            state.last_error = Some(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State {
+            map: PresenceMap::new(30_000.0),
+            me: None,
+            errors: 0,
+            last_error: None,
+        }
+    }
+
+    fn text(s: &str) -> Frame {
+        Frame::Text(s.to_owned())
+    }
+
+    #[test]
+    fn welcome_snapshot_update_and_leave_drive_the_others_list() {
+        let mut s = state();
+        apply_frame(
+            &mut s,
+            &text(r#"{"type":"welcome","userId":"u1","name":"Ada"}"#),
+            0.0,
+        );
+        apply_frame(
+            &mut s,
+            &text(
+                r#"{"type":"presence:snapshot","users":[{"userId":"u1","name":"Ada","lastSeen":1},{"userId":"u2","name":"Bob","lastSeen":1}]}"#,
+            ),
+            0.0,
+        );
+        assert_eq!(
+            s.map
+                .others()
+                .iter()
+                .map(|p| p.user_id.as_str())
+                .collect::<Vec<_>>(),
+            ["u2"]
+        );
+        apply_frame(
+            &mut s,
+            &text(
+                r#"{"type":"presence:update","userId":"u2","name":"Bob","cursor":{"x":0.5,"y":0.25},"lastSeen":2}"#,
+            ),
+            10.0,
+        );
+        assert_eq!(
+            s.map.others()[0].cursor.as_ref().map(|c| (c.x, c.y)),
+            Some((0.5, 0.25))
+        );
+        apply_frame(
+            &mut s,
+            &text(r#"{"type":"presence:leave","userId":"u2"}"#),
+            20.0,
+        );
+        assert!(s.map.others().is_empty());
+        assert_eq!(s.errors, 0);
+    }
+
+    #[test]
+    fn garbage_is_counted_and_kept_not_fatal() {
+        let mut s = state();
+        apply_frame(&mut s, &text("{oops"), 0.0);
+        apply_frame(&mut s, &text(r#"{"type":"presence:join","userId":5}"#), 0.0);
+        apply_frame(&mut s, &Frame::Binary(vec![1]), 0.0);
+        apply_frame(
+            &mut s,
+            &text(r#"{"type":"error","code":"invalid","message":"x"}"#),
+            0.0,
+        );
+        assert_eq!(s.errors, 3);
+        assert_eq!(s.last_error.map(|e| e.len), Some(1));
+    }
+}

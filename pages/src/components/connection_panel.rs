@@ -1,0 +1,63 @@
+//! The connection panel: every live connection's state, retries, queue, RTT, last close and log.
+
+use gloo_timers::callback::Interval;
+use realtime_hooks::{use_connection_registry, ConnectionRow};
+use yew::prelude::*;
+
+/// Lists the connections of the surrounding `RealtimeProvider`, refreshed twice a second.
+#[component]
+pub fn ConnectionPanel() -> Html {
+    let registry = use_connection_registry();
+    let rows = use_state(Vec::<ConnectionRow>::new);
+    {
+        let rows = rows.clone();
+        use_effect_with(registry.clone(), move |registry| {
+            let registry = registry.clone();
+            let refresh = move || {
+                if let Some(registry) = &registry {
+                    let now = registry.rows();
+                    if *rows != now {
+                        rows.set(now);
+                    }
+                }
+            };
+            refresh();
+            let interval = Interval::new(500, refresh);
+            move || drop(interval)
+        });
+    }
+    html! {
+        <aside id="connection-panel" class="panel" aria-label="Connections">
+            <h2>{ "Connections" }</h2>
+            if rows.is_empty() {
+                <p class="empty">{ "No live connection on this page." }</p>
+            }
+            { for rows.iter().map(row) }
+        </aside>
+    }
+}
+
+fn row(row: &ConnectionRow) -> Html {
+    let retry = row
+        .retry_at_ms
+        .map(|at| format!("{:.0} s", ((at - js_sys::Date::now()) / 1000.0).max(0.0)));
+    html! {
+        <section class="conn" key={format!("{}{}", row.kind, row.endpoint)}>
+            <h3><span class="kind">{ row.kind }</span>{ " " }<code>{ &row.endpoint }</code></h3>
+            <dl>
+                <dt>{ "state" }</dt><dd data-field="state">{ &row.state }</dd>
+                <dt>{ "attempt" }</dt><dd>{ row.attempt }</dd>
+                <dt>{ "next retry" }</dt><dd>{ retry.unwrap_or_else(|| "—".into()) }</dd>
+                <dt>{ "queued" }</dt><dd data-field="queued">{ row.queued }</dd>
+                <dt>{ "RTT" }</dt><dd data-field="rtt">{ row.rtt_ms.map_or("—".into(), |ms| format!("{ms:.0} ms")) }</dd>
+                <dt>{ "last close" }</dt><dd>{ row.last_close.clone().unwrap_or_else(|| "—".into()) }</dd>
+                <dt>{ "error" }</dt><dd>{ row.last_error.clone().unwrap_or_else(|| "—".into()) }</dd>
+            </dl>
+            <ol class="log">
+                { for row.log.iter().rev().take(8).map(|entry| html! {
+                    <li><time>{ crate::clock(entry.at_ms) }</time>{ " " }{ &entry.text }</li>
+                }) }
+            </ol>
+        </section>
+    }
+}

@@ -1,0 +1,5 @@
+//! Presentational components: data in, `on_*` callbacks out.
+
+pub mod connection_panel;
+pub mod message_list;
+pub mod status_badge;

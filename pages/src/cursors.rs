@@ -1,0 +1,79 @@
+//! Collaborative cursors: `use_presence` (snapshot, join/update/leave, TTL) with throttled sends:
+//! at most 20 positions a second, the last one always delivered.
+
+use realtime_hooks::core::presence::color_for;
+use realtime_hooks::use_presence;
+use web_sys::Element;
+use yew::prelude::*;
+
+use crate::components::status_badge::StatusBadge;
+use crate::PageProps;
+
+/// The cursors page: a shared board showing everyone else's cursor, and a list of who is here.
+#[component]
+pub fn CursorsPage(props: &PageProps) -> Html {
+    let presence = use_presence(&props.url);
+    let board = use_node_ref();
+    let onmousemove = {
+        let (presence, board) = (presence.clone(), board.clone());
+        Callback::from(move |e: MouseEvent| {
+            let Some(el) = board.cast::<Element>() else {
+                return;
+            };
+            let rect = el.get_bounding_client_rect();
+            if rect.width() <= 0.0 || rect.height() <= 0.0 {
+                return;
+            }
+            // Board-relative 0..1 coordinates, so different window sizes agree on the spot.
+            let x = ((f64::from(e.client_x()) - rect.left()) / rect.width()).clamp(0.0, 1.0);
+            let y = ((f64::from(e.client_y()) - rect.top()) / rect.height()).clamp(0.0, 1.0);
+            presence.update_cursor(x, y);
+        })
+    };
+    let on_retry = {
+        let presence = presence.clone();
+        Callback::from(move |_| presence.retry_now())
+    };
+    let others = presence.others();
+    let everyone = presence.users();
+    let (errors, last_error) = presence.errors();
+    html! {
+        <section class="page cursors">
+            <header class="page-head">
+                <h1>{ "Cursors" }</h1>
+                <StatusBadge status={presence.status().clone()} {on_retry} />
+            </header>
+            <div class="cursor-layout">
+                <div class="board" ref={board} {onmousemove} data-testid="board"
+                    aria-label="Shared board: move your pointer here">
+                    <p class="board-hint">{ "Move your pointer here. Others see it live." }</p>
+                    { for others.iter().filter_map(|user| user.cursor.as_ref().map(|c| html! {
+                        <div key={user.user_id.clone()} class="cursor" data-user={user.user_id.clone()}
+                            style={format!("left: {:.3}%; top: {:.3}%; --c: {}", c.x.clamp(0.0, 1.0) * 100.0,
+                                c.y.clamp(0.0, 1.0) * 100.0, color_for(&user.user_id))}>
+                            <svg viewBox="0 0 16 16" width="18" height="18" aria-hidden="true">
+                                <path d="M1 1 L1 13 L4.5 9.5 L7 15 L9 14 L6.5 8.5 L11.5 8.5 Z" />
+                            </svg>
+                            <span class="label">{ &user.name }</span>
+                        </div>
+                    })) }
+                </div>
+                <aside class="members" aria-label="Who is here">
+                    <h2>{ format!("Here now ({})", everyone.len()) }</h2>
+                    <ul data-testid="here">
+                        { for everyone.iter().map(|user| html! {
+                            <li key={user.user_id.clone()}>
+                                <span class="dot" style={format!("background: {}", color_for(&user.user_id))}></span>
+                                { &user.name }
+                                { if presence.me().as_ref() == Some(&user.user_id) { " (you)" } else { "" } }
+                            </li>
+                        }) }
+                    </ul>
+                </aside>
+            </div>
+            if let Some(error) = last_error {
+                <p class="inline-error" role="alert">{ format!("{errors} unreadable presence message(s). Last: {error}") }</p>
+            }
+        </section>
+    }
+}

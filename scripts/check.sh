@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The app's own checks: formatting, lints (wasm and native), native tests, and a release build.
+# Needs the tools from scripts/setup.sh. Works offline once `cargo fetch` has run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LOG_TAG=check
+source scripts/lib.sh
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+wasm_packages=(-p realtime-hooks -p realtime-pages -p "$(cargo metadata --no-deps --format-version 1 --offline \
+  | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["name"] for p in m["packages"] if p["manifest_path"] == m["workspace_root"] + "/Cargo.toml"))')")
+
+log "cargo fmt --check"
+cargo fmt --all --check
+log "clippy (wasm32): app, hooks, pages, browser tests"
+cargo clippy --offline --target wasm32-unknown-unknown "${wasm_packages[@]}" --lib --bins -- -D warnings
+cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser -- -D warnings
+log "clippy (native): unit and property tests$([ -d server ] && echo ', dev server')"
+cargo clippy --offline --workspace --all-targets -- -D warnings
+log "native tests"
+cargo test --offline --workspace
+log "trunk build --release"
+trunk build --release --offline
+ls -l dist/*.wasm >&2

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# README command 1: generate a demo app from this template with the default answers into
+# target/generated/demo, start its dev server and `trunk serve`, and print the URL.
+# Ctrl-C stops everything. TRUNK_SERVE_PORT picks another page port (default 8080).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LOG_TAG=demo
+source scripts/lib.sh
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo fetch --quiet
+out="$root/target/generated"
+rm -rf "$out/demo"
+mkdir -p "$out"
+cargo generate --path "$root" --name demo --destination "$out" --silent --vcs none >&2
+# Share the template's build cache: the demo compiles only what differs.
+export CARGO_TARGET_DIR="$root/target"
+exec "$out/demo/scripts/dev.sh"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Preview the app: starts the dev server (when server/ exists) on 127.0.0.1:8081 and `trunk serve`
+# on 127.0.0.1:8080 (Trunk.toml proxies /ws, /sse and /api to the dev server), prints the URL, and
+# stops both on Ctrl-C. Set TRUNK_SERVE_PORT for another page port.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LOG_TAG=dev
+source scripts/lib.sh
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+trap stop_spawned EXIT INT TERM
+
+page_port=${TRUNK_SERVE_PORT:-8080}
+port_in_use "$page_port" && die "port $page_port is taken: set TRUNK_SERVE_PORT to a free port"
+mkdir -p target
+if [ -d server ]; then
+  port_in_use 8081 && die "port 8081 (the dev server, see Trunk.toml) is taken by another process"
+  log "building the dev server"
+  cargo build --quiet -p realtime-server
+  server_url=$(start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/dev-server.log \
+    --addr 127.0.0.1:8081 --allowed-origins "http://127.0.0.1:$page_port,http://localhost:$page_port")
+  log "dev server on $server_url (log: target/dev-server.log)"
+fi
+log "building the app with trunk (first build takes a few minutes)"
+spawn target/trunk-serve.log trunk serve --port "$page_port" --address 127.0.0.1 >/dev/null
+wait_http "http://127.0.0.1:$page_port/" 900
+echo "yew-realtime is running: http://127.0.0.1:$page_port/"
+log "press Ctrl-C to stop (trunk log: target/trunk-serve.log)"
+wait

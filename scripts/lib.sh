@@ -1,0 +1,58 @@
+# Shell helpers shared by the scripts: ports, processes, waiting. Source it; it defines functions only.
+
+log() { printf '[%s] %s\n' "${LOG_TAG:-yew-realtime}" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# A free TCP port on 127.0.0.1 (asks the kernel; the tiny race is acceptable for tests).
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_in_use() {
+  python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
+}
+
+# wait_http URL SECONDS: until URL answers 2xx, or fail saying what it waited for.
+wait_http() {
+  local url=$1 limit=$2 start=$SECONDS
+  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+    (( SECONDS - start < limit )) || die "waited ${limit}s for $url to answer"
+    sleep 0.3
+  done
+}
+
+# Processes started with `spawn` are stopped (whole process group) when the script exits.
+SPAWNED=()
+spawn() {
+  local logfile=$1; shift
+  setsid "$@" >"$logfile" 2>&1 &
+  SPAWNED+=("$!")
+  echo "$!"
+}
+stop_spawned() {
+  local pid
+  for pid in "${SPAWNED[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${SPAWNED[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  SPAWNED=()
+}
+
+# start_dev_server BIN LOGFILE ARGS...: starts the dev server on the address in ARGS and waits for
+# its "listening on URL" line; prints the URL.
+start_dev_server() {
+  local bin=$1 logfile=$2; shift 2
+  local out="$logfile.stdout"
+  setsid "$bin" "$@" >"$out" 2>"$logfile" &
+  SPAWNED+=("$!")
+  local start=$SECONDS
+  until grep -q '^listening on ' "$out" 2>/dev/null; do
+    kill -0 "$!" 2>/dev/null || { cat "$logfile" >&2; die "dev server exited during start"; }
+    (( SECONDS - start < 30 )) || die "waited 30s for the dev server to listen"
+    sleep 0.1
+  done
+  sed -n 's/^listening on //p' "$out" | head -1
+}

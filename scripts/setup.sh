@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything the template's run and test commands need, and nothing twice.
+#
+# Idempotent and cache-friendly: each step checks for the pinned version first. Safe to run on a
+# machine with only the base image (rustup + cargo + node + apt as root) or on one where earlier
+# runs installed some of it. Pins, and why:
+#   trunk 0.21.14, cargo-generate 0.23.14: the newest releases that build with rustc 1.95.
+#   wasm-bindgen-cli: must equal the wasm-bindgen in Cargo.lock (read from it below); its
+#     `--locked` install fails with this toolchain, so it is installed without.
+#   binaryen 132 (npm): Debian's wasm-opt 108 cannot parse rustc 1.95 output.
+#   chromium + chromium-driver (Debian): the only browser the tests use; no tool downloads its own.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+TRUNK_VERSION=0.21.14
+CARGO_GENERATE_VERSION=0.23.14
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# cargo_tool BIN CRATE VERSION [extra cargo install args...]
+cargo_tool() {
+  local bin=$1 crate=$2 version=$3; shift 3
+  if command -v "$bin" >/dev/null 2>&1 && "$bin" --version 2>/dev/null | grep -qF " $version"; then
+    return 0
+  fi
+  log "installing $crate $version (cargo install; takes minutes on 2 cores)"
+  cargo install --quiet "$crate" --version "=$version" --force "$@"
+}
+
+cargo_tool trunk trunk "$TRUNK_VERSION" --locked
+cargo_tool cargo-generate cargo-generate "$CARGO_GENERATE_VERSION" --locked
+wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$root/Cargo.lock")
+[ -n "$wb_version" ] || { log "cannot read the wasm-bindgen version from Cargo.lock"; exit 1; }
+cargo_tool wasm-bindgen wasm-bindgen-cli "$wb_version"
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  log "installing Debian chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# Node tools live in tools/node_modules; scripts put tools/node_modules/.bin on PATH.
+if ! (cd "$root/tools" && node -e '
+  const want = require("./package.json").dependencies;
+  for (const [name, version] of Object.entries(want)) {
+    if (require(name + "/package.json").version !== version) process.exit(1);
+  }' >/dev/null 2>&1); then
+  log "installing node tools (binaryen, playwright-core)"
+  (cd "$root/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+log "ready: $(trunk --version), $(cargo generate --version 2>/dev/null | head -1), wasm-bindgen $wb_version, $(chromium --version 2>/dev/null)"

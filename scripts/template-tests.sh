@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Template checks: generate apps from this repo with cargo-generate and prove each one works.
+#   1. default answers;  2. adversarial answers: a name with underscores and digits, absolute
+#   endpoint URLs on another port, no dev server.
+# Each app: no unrendered Liquid, its own README/CI/Cargo.lock, endpoints in src/config.rs, and
+# its own scripts/check.sh (fmt, clippy for wasm32, native tests, trunk build --release --offline).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LOG_TAG=template-tests
+source scripts/lib.sh
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# Generated apps share this target dir, so dependencies are compiled once.
+export CARGO_TARGET_DIR="$root/target"
+out="$root/target/generated"
+rm -rf "$out"
+mkdir -p "$out"
+
+generate() { # NAME ARGS...
+  local name=$1; shift
+  cargo generate --path "$root" --name "$name" --destination "$out" --silent --vcs none "$@" >&2
+}
+
+check_app() { # DIR
+  local app=$1
+  [ -f "$app/Cargo.lock" ] || die "$app: no Cargo.lock"
+  [ -f "$app/.github/workflows/ci.yml" ] || die "$app: no CI workflow"
+  grep -q 'scripts/check.sh' "$app/README.md" || die "$app: README does not say how to test"
+  [ ! -e "$app/template" ] || die "$app: template/ was left behind"
+  [ ! -e "$app/cargo-generate.toml" ] || die "$app: cargo-generate.toml was left behind"
+  if grep -rIl --exclude-dir=target --exclude-dir=node_modules -e '{{' -e '{%' "$app" \
+      | grep -v -e '\.rs$' -e '\.css$' ; then
+    die "$app: unrendered Liquid in the files above"
+  fi
+  # Rust sources may hold `{{` only as format! escapes; a Liquid tag would be `{{ word }}`-shaped.
+  if grep -rInE --include='*.rs' '\{\{ ?[a-z_-]+ ?\}\}|\{%' "$app"; then
+    die "$app: unrendered Liquid in Rust sources"
+  fi
+  (cd "$app" && scripts/check.sh)
+}
+
+log "1/2 default answers"
+generate yew-realtime-app
+app="$out/yew-realtime-app"
+diff -u "$root/src/config.rs" "$app/src/config.rs" || die "default answers must reproduce src/config.rs"
+grep -q '^name = "yew-realtime-app"' "$app/Cargo.toml" || die "package not renamed"
+[ -d "$app/server" ] || die "dev_server=true must keep server/"
+grep -q 'ws = true' "$app/Trunk.toml" || die "Trunk proxies missing"
+check_app "$app"
+
+log "2/2 adversarial answers"
+generate acme_rt2 -d chat_ws_url=ws://127.0.0.1:9001/chat -d typed_chat_ws_url=wss://rt.example.com:8443/rooms \
+  -d notifications_sse_url=https://rt.example.com:8443/events -d presence_ws_url=ws://127.0.0.1:9001/presence \
+  -d dev_server=false
+app="$out/acme-rt2"
+[ -d "$app" ] || app="$out/acme_rt2"
+grep -q 'chat: "ws://127.0.0.1:9001/chat"' "$app/src/config.rs" || die "chat URL not in src/config.rs"
+grep -q 'notifications: "https://rt.example.com:8443/events"' "$app/src/config.rs" || die "SSE URL not in config"
+[ ! -e "$app/server" ] || die "dev_server=false must drop server/"
+grep -q '"server"' "$app/Cargo.toml" && die "dev_server=false must drop server from the workspace"
+grep -q '\[\[proxy\]\]' "$app/Trunk.toml" && die "dev_server=false must drop the Trunk proxies"
+check_app "$app"
+
+log "3/3 a bad answer is refused with a clear message"
+if msg=$(generate bad_app -d chat_ws_url='ftp://x/y' 2>&1); then die "ftp:// endpoint was accepted"; fi
+grep -q "chat_ws_url" <<<"$msg" || { echo "$msg" >&2; die "the refusal does not name the placeholder"; }
+[ ! -e "$out/bad-app" ] || die "a refused generation left files behind"
+log "template checks passed"

@@ -1,0 +1,565 @@
+//! Fan-out and shared storage behind small traits, with in-process implementations.
+//!
+//! Handlers only ever talk to [`Broker`], [`PresenceStore`] and [`EventLog`], so a distributed
+//! backend (Redis pub/sub, hashes and streams, say) can replace the in-process one through
+//! [`Backend`] without touching any endpoint. The traits return boxed futures so they stay
+//! object safe (`Arc<dyn Broker>`) while allowing real network I/O in other implementations.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{now_ms, Level, Notification, Presence};
+
+/// A boxed, sendable future, so the traits below can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Failure of a backend operation (a network error, for a distributed backend).
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One frame published to a topic: already-serialized JSON text, shared between receivers.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The text frame every subscriber receives.
+    pub payload: Utf8Bytes,
+    /// A user id that must not receive it (the sender, for "to the others" messages).
+    pub skip: Option<Arc<str>>,
+}
+
+impl Envelope {
+    /// A frame for every subscriber.
+    pub fn to_all(payload: impl Into<Utf8Bytes>) -> Self {
+        Self { payload: payload.into(), skip: None }
+    }
+
+    /// A frame for every subscriber except `user_id`.
+    pub fn to_others(payload: impl Into<Utf8Bytes>, user_id: &Arc<str>) -> Self {
+        Self { payload: payload.into(), skip: Some(user_id.clone()) }
+    }
+}
+
+/// Outcome of handing a frame to one subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the socket.
+    Delivered,
+    /// Not meant for this subscriber (it sent the frame).
+    Skipped,
+    /// The queue was full: the subscriber is a slow consumer and is being disconnected.
+    Overflowed,
+    /// The subscriber is gone; the broker should forget it.
+    Gone,
+}
+
+static NEXT_SUBSCRIBER: AtomicU64 = AtomicU64::new(1);
+
+/// A connection's bounded inbox as the broker sees it; cloning shares the same inbox.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    id: u64,
+    user_id: Arc<str>,
+    tx: mpsc::Sender<Message>,
+    overflow: CancellationToken,
+}
+
+impl Subscriber {
+    /// A subscriber for `user_id` with an inbox of `capacity` frames, plus the inbox and the
+    /// token that fires when the inbox overflows.
+    pub fn new(
+        user_id: Arc<str>,
+        capacity: usize,
+    ) -> (Self, mpsc::Receiver<Message>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let overflow = CancellationToken::new();
+        let id = NEXT_SUBSCRIBER.fetch_add(1, Ordering::Relaxed);
+        (Self { id, user_id, tx, overflow: overflow.clone() }, rx, overflow)
+    }
+
+    /// Unique id, used to unsubscribe.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The user this inbox belongs to.
+    pub fn user_id(&self) -> &Arc<str> {
+        &self.user_id
+    }
+
+    /// Queues `envelope` without waiting: a full queue marks the subscriber as a slow consumer
+    /// instead of blocking the publisher, so one stuck client never stalls a broadcast.
+    pub fn deliver(&self, envelope: &Envelope) -> Delivery {
+        if envelope.skip.as_deref() == Some(&*self.user_id) {
+            return Delivery::Skipped;
+        }
+        self.push(Message::Text(envelope.payload.clone()))
+    }
+
+    /// Queues any frame for this subscriber's socket, with the same overflow rule.
+    pub fn push(&self, message: Message) -> Delivery {
+        if self.overflow.is_cancelled() {
+            return Delivery::Overflowed;
+        }
+        match self.tx.try_send(message) {
+            Ok(()) => Delivery::Delivered,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflow.cancel();
+                Delivery::Overflowed
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+        }
+    }
+}
+
+/// Topic-based fan-out: the one interface every handler publishes and subscribes through.
+pub trait Broker: Send + Sync + 'static {
+    /// Delivers `envelope` to every current subscriber of `topic`; never waits on a subscriber.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        envelope: Envelope,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Starts delivering `topic` to `subscriber` until unsubscribed or its inbox is gone.
+    fn subscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        subscriber: Subscriber,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Stops delivering `topic` to the subscriber with this id.
+    fn unsubscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        subscriber_id: u64,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+}
+
+/// Shared "who is here" sets: the presence board and the members of each chat room.
+pub trait PresenceStore: Send + Sync + 'static {
+    /// Inserts or replaces `entry` in `set` (keeping its original position in listings).
+    fn upsert<'a>(&'a self, set: &'a str, entry: Presence) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Removes `user_id` from `set`; returns whether it was there.
+    fn remove<'a>(&'a self, set: &'a str, user_id: &'a str)
+        -> BoxFuture<'a, Result<bool, BackendError>>;
+
+    /// Everyone in `set`, in the order they arrived.
+    fn list<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<Vec<Presence>, BackendError>>;
+}
+
+/// What a notification publisher supplies; the log assigns id and timestamp.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    /// Short title.
+    pub title: String,
+    /// Body text.
+    pub message: String,
+    /// Severity.
+    pub level: Level,
+}
+
+/// Why a resuming client cannot get an exact replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// The id is from another server run, or was never issued.
+    UnknownRun,
+    /// The id is older than the oldest buffered event.
+    TooOld,
+}
+
+impl ResetReason {
+    /// The `reason` string of the `reset` event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetReason::UnknownRun => "unknown_run",
+            ResetReason::TooOld => "too_old",
+        }
+    }
+}
+
+/// What a (re)connecting SSE client is sent before live events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// `Some` when the client missed events that are gone: it gets a `reset` then the buffer.
+    pub reset: Option<ResetReason>,
+    /// Events to send now, oldest first.
+    pub events: Vec<Notification>,
+    /// Newest sequence number at replay time; live events at or below it are duplicates.
+    pub newest_seq: u64,
+}
+
+/// The bounded, per-run log of notifications that makes SSE resumable.
+pub trait EventLog: Send + Sync + 'static {
+    /// Identifies this server run; event ids are `<run>-<seq>`.
+    fn run_id(&self) -> &str;
+
+    /// Stores a notification and returns it with its id.
+    fn append(&self, new: NewNotification) -> BoxFuture<'_, Result<Notification, BackendError>>;
+
+    /// Events after `last_event_id` (`None`: a fresh client, nothing to replay).
+    fn replay_after<'a>(
+        &'a self,
+        last_event_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Replay, BackendError>>;
+}
+
+/// The set of backend services the server runs on.
+#[derive(Clone)]
+pub struct Backend {
+    /// Fan-out.
+    pub broker: Arc<dyn Broker>,
+    /// Presence and room membership.
+    pub presence: Arc<dyn PresenceStore>,
+    /// Notification log.
+    pub events: Arc<dyn EventLog>,
+}
+
+impl Backend {
+    /// Everything in this process, with a notification buffer of `sse_buffer` events.
+    pub fn in_process(sse_buffer: usize) -> Self {
+        Self {
+            broker: Arc::new(InProcessBroker::default()),
+            presence: Arc::new(InProcessPresence::default()),
+            events: Arc::new(InProcessEventLog::new(sse_buffer)),
+        }
+    }
+}
+
+/// Fan-out inside one process: a map from topic to subscribers.
+#[derive(Debug, Default)]
+pub struct InProcessBroker {
+    topics: RwLock<HashMap<String, Vec<Subscriber>>>,
+}
+
+impl InProcessBroker {
+    /// Number of subscribers of `topic` (for tests and diagnostics).
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics.get(topic).map_or(0, Vec::len)
+    }
+
+    fn publish_now(&self, topic: &str, envelope: &Envelope) {
+        let mut dead = Vec::new();
+        {
+            // A poisoned lock only means another thread panicked mid-update of a plain map;
+            // the map itself is still usable, and refusing to fan out would be worse.
+            let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(subscribers) = topics.get(topic) else { return };
+            for subscriber in subscribers {
+                match subscriber.deliver(envelope) {
+                    Delivery::Delivered | Delivery::Skipped => {}
+                    Delivery::Overflowed | Delivery::Gone => dead.push(subscriber.id),
+                }
+            }
+        }
+        if !dead.is_empty() {
+            let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(subscribers) = topics.get_mut(topic) {
+                subscribers.retain(|s| !dead.contains(&s.id));
+                if subscribers.is_empty() {
+                    topics.remove(topic);
+                }
+            }
+        }
+    }
+}
+
+impl Broker for InProcessBroker {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        envelope: Envelope,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        self.publish_now(topic, &envelope);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        subscriber: Subscriber,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        let subscribers = topics.entry(topic.to_string()).or_default();
+        if !subscribers.iter().any(|s| s.id == subscriber.id) {
+            subscribers.push(subscriber);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        subscriber_id: u64,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(subscribers) = topics.get_mut(topic) {
+            subscribers.retain(|s| s.id != subscriber_id);
+            if subscribers.is_empty() {
+                topics.remove(topic);
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Presence sets kept in memory; each set remembers arrival order.
+#[derive(Debug, Default)]
+pub struct InProcessPresence {
+    sets: Mutex<HashMap<String, PresenceSet>>,
+}
+
+#[derive(Debug, Default)]
+struct PresenceSet {
+    next_order: u64,
+    entries: HashMap<String, (u64, Presence)>,
+}
+
+impl PresenceStore for InProcessPresence {
+    fn upsert<'a>(&'a self, set: &'a str, entry: Presence) -> BoxFuture<'a, Result<(), BackendError>> {
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        let set = sets.entry(set.to_string()).or_default();
+        let order = match set.entries.get(&entry.user_id) {
+            Some((order, _)) => *order,
+            None => {
+                set.next_order += 1;
+                set.next_order
+            }
+        };
+        set.entries.insert(entry.user_id.clone(), (order, entry));
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn remove<'a>(
+        &'a self,
+        set: &'a str,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        let removed = match sets.get_mut(set) {
+            Some(entries) => {
+                let removed = entries.entries.remove(user_id).is_some();
+                if entries.entries.is_empty() {
+                    sets.remove(set);
+                }
+                removed
+            }
+            None => false,
+        };
+        Box::pin(std::future::ready(Ok(removed)))
+    }
+
+    fn list<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<Vec<Presence>, BackendError>> {
+        let sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries: Vec<(u64, Presence)> =
+            sets.get(set).map(|s| s.entries.values().cloned().collect()).unwrap_or_default();
+        entries.sort_by_key(|(order, _)| *order);
+        Box::pin(std::future::ready(Ok(entries.into_iter().map(|(_, p)| p).collect())))
+    }
+}
+
+/// A ring buffer of the newest notifications of this run.
+#[derive(Debug)]
+pub struct InProcessEventLog {
+    run_id: String,
+    capacity: usize,
+    inner: Mutex<LogInner>,
+}
+
+#[derive(Debug, Default)]
+struct LogInner {
+    next_seq: u64,
+    buffer: VecDeque<(u64, Notification)>,
+}
+
+impl InProcessEventLog {
+    /// An empty log keeping the newest `capacity` events, with a fresh run id.
+    pub fn new(capacity: usize) -> Self {
+        Self::with_run_id(new_run_id(), capacity)
+    }
+
+    /// An empty log with a chosen run id (tests use this to simulate a restart).
+    pub fn with_run_id(run_id: String, capacity: usize) -> Self {
+        Self { run_id, capacity: capacity.max(1), inner: Mutex::new(LogInner::default()) }
+    }
+}
+
+/// A run id that differs between server starts: time-based, so a restarted server never
+/// accepts ids it did not issue as if they were its own.
+pub fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    // Mixing in the pid separates two servers started in the same instant (tests do that).
+    format!("{:x}", (nanos as u64) ^ (u64::from(std::process::id()) << 40))
+}
+
+/// Splits an event id `<run>-<seq>` into its parts.
+pub fn parse_event_id(id: &str) -> Option<(&str, u64)> {
+    let (run, seq) = id.rsplit_once('-')?;
+    if run.is_empty() {
+        return None;
+    }
+    Some((run, seq.parse().ok()?))
+}
+
+impl EventLog for InProcessEventLog {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn append(&self, new: NewNotification) -> BoxFuture<'_, Result<Notification, BackendError>> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        let notification = Notification {
+            id: format!("{}-{}", self.run_id, seq),
+            title: new.title,
+            message: new.message,
+            level: new.level,
+            timestamp: now_ms(),
+        };
+        inner.buffer.push_back((seq, notification.clone()));
+        while inner.buffer.len() > self.capacity {
+            inner.buffer.pop_front();
+        }
+        Box::pin(std::future::ready(Ok(notification)))
+    }
+
+    fn replay_after<'a>(
+        &'a self,
+        last_event_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Replay, BackendError>> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let replay = plan_replay(&self.run_id, inner.next_seq, &inner.buffer, last_event_id);
+        Box::pin(std::future::ready(Ok(replay)))
+    }
+}
+
+/// Decides what a client resuming from `last_event_id` gets, given the buffered events.
+fn plan_replay(
+    run_id: &str,
+    newest_seq: u64,
+    buffer: &VecDeque<(u64, Notification)>,
+    last_event_id: Option<&str>,
+) -> Replay {
+    let everything = || buffer.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+    let Some(last) = last_event_id.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Replay { reset: None, events: Vec::new(), newest_seq };
+    };
+    let reset = |reason| Replay { reset: Some(reason), events: everything(), newest_seq };
+    let seq = match parse_event_id(last) {
+        Some((run, seq)) if run == run_id && seq <= newest_seq => seq,
+        _ => return reset(ResetReason::UnknownRun),
+    };
+    // The client has everything up to `seq`; that is exact only if `seq + 1` is still here.
+    let oldest = buffer.front().map_or(newest_seq + 1, |(s, _)| *s);
+    if seq + 1 < oldest {
+        return reset(ResetReason::TooOld);
+    }
+    let events = buffer.iter().filter(|(s, _)| *s > seq).map(|(_, n)| n.clone()).collect();
+    Replay { reset: None, events, newest_seq }
+}
+
+/// Builds a presence entry stamped now.
+pub fn presence_now(user_id: &str, name: &str) -> Presence {
+    Presence { user_id: user_id.to_string(), name: name.to_string(), cursor: None, last_seen: now_ms() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block<T>(f: BoxFuture<'_, T>) -> T {
+        // The in-process futures are already complete; a tiny runtime keeps this honest.
+        tokio::runtime::Builder::new_current_thread().build().map(|rt| rt.block_on(f)).unwrap()
+    }
+
+    fn note(text: &str) -> NewNotification {
+        NewNotification { title: "t".into(), message: text.into(), level: Level::Info }
+    }
+
+    #[test]
+    fn full_inbox_marks_overflow_and_the_broker_forgets_the_subscriber() {
+        let broker = InProcessBroker::default();
+        let (slow, _slow_rx, slow_overflow) = Subscriber::new("u1".into(), 2);
+        let (fast, mut fast_rx, _) = Subscriber::new("u2".into(), 16);
+        block(broker.subscribe("t", slow)).unwrap();
+        block(broker.subscribe("t", fast)).unwrap();
+        for i in 0..5 {
+            block(broker.publish("t", Envelope::to_all(format!("{i}")))).unwrap();
+        }
+        assert!(slow_overflow.is_cancelled());
+        assert_eq!(broker.subscriber_count("t"), 1);
+        let mut got = 0;
+        while fast_rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 5, "the fast subscriber receives everything");
+    }
+
+    #[test]
+    fn envelopes_to_others_skip_the_sender() {
+        let broker = InProcessBroker::default();
+        let sender_id: Arc<str> = "u1".into();
+        let (sender, mut sender_rx, _) = Subscriber::new(sender_id.clone(), 4);
+        let (other, mut other_rx, _) = Subscriber::new("u2".into(), 4);
+        block(broker.subscribe("t", sender)).unwrap();
+        block(broker.subscribe("t", other)).unwrap();
+        block(broker.publish("t", Envelope::to_others("x", &sender_id))).unwrap();
+        assert!(sender_rx.try_recv().is_err());
+        assert!(other_rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn presence_lists_in_arrival_order_and_upsert_keeps_position() {
+        let store = InProcessPresence::default();
+        for id in ["u3", "u1", "u2"] {
+            block(store.upsert("s", presence_now(id, id))).unwrap();
+        }
+        let mut moved = presence_now("u3", "renamed");
+        moved.last_seen = 1;
+        block(store.upsert("s", moved)).unwrap();
+        let ids: Vec<_> = block(store.list("s")).unwrap().into_iter().map(|p| p.user_id).collect();
+        assert_eq!(ids, ["u3", "u1", "u2"]);
+        assert!(block(store.remove("s", "u1")).unwrap());
+        assert!(!block(store.remove("s", "u1")).unwrap());
+        assert_eq!(block(store.list("s")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn replay_is_exact_within_the_buffer_and_resets_outside_it() {
+        let log = InProcessEventLog::with_run_id("run".into(), 3);
+        for i in 1..=5 {
+            block(log.append(note(&i.to_string()))).unwrap();
+        }
+        // Buffer now holds seqs 3, 4, 5.
+        let ids = |r: &Replay| r.events.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
+        let fresh = block(log.replay_after(None)).unwrap();
+        assert_eq!((fresh.reset, fresh.events.len(), fresh.newest_seq), (None, 0, 5));
+        let exact = block(log.replay_after(Some("run-2"))).unwrap();
+        assert_eq!((exact.reset, ids(&exact)), (None, vec!["run-3".into(), "run-4".into(), "run-5".into()]));
+        let up_to_date = block(log.replay_after(Some("run-5"))).unwrap();
+        assert_eq!((up_to_date.reset, up_to_date.events.len()), (None, 0));
+        let too_old = block(log.replay_after(Some("run-1"))).unwrap();
+        assert_eq!((too_old.reset, ids(&too_old).len()), (Some(ResetReason::TooOld), 3));
+        for unknown in ["other-4", "run-9", "garbage", "-3", "run-x"] {
+            let r = block(log.replay_after(Some(unknown))).unwrap();
+            assert_eq!((r.reset, r.events.len()), (Some(ResetReason::UnknownRun), 3), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn event_ids_parse_at_the_last_dash() {
+        assert_eq!(parse_event_id("a-b-12"), Some(("a-b", 12)));
+        assert_eq!(parse_event_id("abc"), None);
+        assert_eq!(parse_event_id("abc-"), None);
+    }
+}

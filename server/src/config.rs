@@ -1,0 +1,150 @@
+//! Server settings: every flag also reads a `REALTIME_*` environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Everything the server can be told at start-up; `Default` equals running with no flags.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "realtime-server", version, about = "Dev server for the Yew real-time template")]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the real one is printed).
+    #[arg(long, env = "REALTIME_ADDR", default_value = "127.0.0.1:8081")]
+    pub addr: SocketAddr,
+
+    /// Extra exact origins allowed besides loopback ones (comma separated); `*` allows any.
+    #[arg(long, env = "REALTIME_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest text frame accepted, in bytes; larger closes the socket with 1009.
+    #[arg(long, env = "REALTIME_MAX_TEXT_BYTES", default_value_t = 65_536)]
+    pub max_text_bytes: usize,
+
+    /// Largest binary frame accepted on /ws/binary, in bytes; larger closes with 1009.
+    #[arg(long, env = "REALTIME_MAX_BINARY_BYTES", default_value_t = 1_048_576)]
+    pub max_binary_bytes: usize,
+
+    /// Sustained messages per second one client may send.
+    #[arg(long, env = "REALTIME_RATE_PER_SEC", default_value_t = 50)]
+    pub rate_per_sec: u32,
+
+    /// Messages one client may send in a burst before the per-second rate applies.
+    #[arg(long, env = "REALTIME_RATE_BURST", default_value_t = 100)]
+    pub rate_burst: u32,
+
+    /// Open WebSocket and SSE connections allowed at once; more get HTTP 503.
+    #[arg(long, env = "REALTIME_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub max_connections: usize,
+
+    /// Frames queued for one client before it counts as a slow consumer (close 1013).
+    #[arg(long, env = "REALTIME_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+
+    /// Presence entries not refreshed for this long are dropped, in milliseconds.
+    #[arg(long, env = "REALTIME_PRESENCE_TTL_MS", default_value_t = 30_000)]
+    pub presence_ttl_ms: u64,
+
+    /// Interval between SSE keep-alive comments, in milliseconds.
+    #[arg(long, env = "REALTIME_SSE_KEEPALIVE_MS", default_value_t = 15_000)]
+    pub sse_keepalive_ms: u64,
+
+    /// Reconnect delay suggested to EventSource clients, in milliseconds.
+    #[arg(long, env = "REALTIME_SSE_RETRY_MS", default_value_t = 2_000)]
+    pub sse_retry_ms: u64,
+
+    /// Notifications kept for resuming with Last-Event-ID.
+    #[arg(long, env = "REALTIME_SSE_BUFFER", default_value_t = 256)]
+    pub sse_buffer: usize,
+
+    /// Interval of the demo notification generator in milliseconds; 0 turns it off.
+    #[arg(long, env = "REALTIME_DEMO_INTERVAL_MS", default_value_t = 5_000)]
+    pub demo_interval_ms: u64,
+
+    /// Mount /api/test/* (drop SSE streams, inject raw frames); never for production.
+    #[arg(long, env = "REALTIME_TEST_ENDPOINTS", default_value_t = false)]
+    pub test_endpoints: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            allowed_origins: Vec::new(),
+            max_text_bytes: 65_536,
+            max_binary_bytes: 1_048_576,
+            rate_per_sec: 50,
+            rate_burst: 100,
+            max_connections: 1000,
+            outbound_queue: 256,
+            presence_ttl_ms: 30_000,
+            sse_keepalive_ms: 15_000,
+            sse_retry_ms: 2_000,
+            sse_buffer: 256,
+            demo_interval_ms: 5_000,
+            test_endpoints: false,
+        }
+    }
+}
+
+impl Config {
+    /// How long a presence client may stay silent before it is dropped.
+    pub fn presence_ttl(&self) -> Duration {
+        Duration::from_millis(self.presence_ttl_ms.max(1))
+    }
+
+    /// Interval between SSE keep-alive comments.
+    pub fn sse_keepalive(&self) -> Duration {
+        Duration::from_millis(self.sse_keepalive_ms.max(1))
+    }
+
+    /// Interval of the demo generator, or `None` when it is off.
+    pub fn demo_interval(&self) -> Option<Duration> {
+        (self.demo_interval_ms > 0).then(|| Duration::from_millis(self.demo_interval_ms))
+    }
+
+    /// Outbound queue capacity; a zero-sized channel cannot exist, so at least 1.
+    pub fn outbound_capacity(&self) -> usize {
+        self.outbound_queue.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_no_flags_gives_the_default_config() {
+        let parsed = Config::try_parse_from(["realtime-server"]).map_err(|e| e.to_string());
+        // Only meaningful when no REALTIME_* variable leaks in from the environment.
+        if std::env::vars().all(|(k, _)| !k.starts_with("REALTIME_")) {
+            assert_eq!(parsed, Ok(Config::default()));
+        }
+    }
+
+    #[test]
+    fn flags_override_defaults_and_origins_split_on_commas() {
+        let parsed = Config::try_parse_from([
+            "realtime-server",
+            "--addr",
+            "127.0.0.1:0",
+            "--allowed-origins",
+            "https://a.example,https://b.example",
+            "--rate-per-sec",
+            "5",
+            "--demo-interval-ms",
+            "0",
+            "--test-endpoints",
+        ])
+        .map_err(|e| e.to_string());
+        let config = parsed.unwrap_or_else(|e| panic!("flags should parse: {e}"));
+        assert_eq!(config.addr.port(), 0);
+        assert_eq!(
+            config.allowed_origins,
+            vec!["https://a.example".to_string(), "https://b.example".to_string()]
+        );
+        assert_eq!(config.rate_per_sec, 5);
+        assert_eq!(config.demo_interval(), None);
+        assert!(config.test_endpoints);
+    }
+}

@@ -1,0 +1,506 @@
+//! The socket loop every WebSocket endpoint shares: welcome, frame limits, rate limiting,
+//! ping/pong, the bounded outbound queue and closing with the documented codes.
+//!
+//! Each socket runs two halves in one task: the reader (this loop, which calls into the
+//! endpoint) and the writer (which drains the outbound queue into the socket). Everything sent
+//! to a client — direct replies and broadcasts alike — goes through that one bounded queue, and
+//! nothing ever waits for room in it: a full queue marks the client as a slow consumer, which
+//! is closed with 1013 while everyone else carries on.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Envelope, Subscriber};
+use crate::config::Config;
+use crate::protocol::{decode, ClientMsg, ErrorCode, ProtocolError, ServerMsg};
+use crate::state::{query_param, SharedState, SlotGuard, User};
+
+/// Close code: the server is going away (shutdown, or an idle presence client).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: the peer broke the WebSocket protocol itself.
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// Close code: a text frame that is not UTF-8.
+pub const CLOSE_INVALID_DATA: u16 = 1007;
+/// Close code: rate limit exceeded after the warning.
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: a frame over the size limit.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: slow consumer; try again later.
+pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+/// Frames up to this much over a limit are read whole, so the close is a clean handshake
+/// instead of an abandoned half-read frame.
+const OVERSIZE_SLACK: usize = 64 * 1024;
+/// How long a close frame may take to reach a client that is not reading.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the client's answer to our close frame.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most frames written before one flush; batching keeps fan-out cheap.
+const WRITE_BATCH: usize = 64;
+
+/// What a WebSocket endpoint does with the frames the shared loop lets through.
+pub trait Endpoint: Send + 'static {
+    /// Endpoint name (`chat`, `typed-chat`, ...), also the suffix of its endpoint-wide topic.
+    const NAME: &'static str;
+
+    /// Largest binary frame accepted; text endpoints treat binary like text.
+    fn max_binary_bytes(config: &Config) -> usize {
+        config.max_text_bytes
+    }
+
+    /// Close the socket if the client sends nothing for this long.
+    fn idle_timeout(&self, _config: &Config) -> Option<Duration> {
+        None
+    }
+
+    /// After the welcome frame and the endpoint topic subscription.
+    fn on_open(&mut self, conn: &mut Conn) -> impl Future<Output = ()> + Send;
+
+    /// A decoded message other than `ping` (which the loop answers itself).
+    fn on_message(
+        &mut self,
+        conn: &mut Conn,
+        msg: ClientMsg,
+    ) -> impl Future<Output = Result<(), ProtocolError>> + Send;
+
+    /// A binary frame within the size limit.
+    fn on_binary(
+        &mut self,
+        _conn: &mut Conn,
+        _data: Bytes,
+    ) -> impl Future<Output = Result<(), ProtocolError>> + Send {
+        async {
+            Err(ProtocolError::malformed(format!(
+                "binary frames are not accepted on /ws/{}",
+                Self::NAME
+            )))
+        }
+    }
+
+    /// Any accepted data frame, pings included (presence uses it to refresh `lastSeen`).
+    fn on_activity(&mut self, _conn: &mut Conn) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// The socket is closing for whatever reason; announce departures here.
+    fn on_close(&mut self, conn: &mut Conn) -> impl Future<Output = ()> + Send;
+}
+
+/// The topic every socket of endpoint `name` is subscribed to.
+pub fn endpoint_topic(name: &str) -> String {
+    format!("ep:{name}")
+}
+
+/// One socket as endpoints see it: who it is, and ways to reach it and everyone else.
+pub struct Conn {
+    /// Shared server state.
+    pub state: SharedState,
+    /// This socket's user.
+    pub user: User,
+    inbox: Subscriber,
+    topics: Vec<String>,
+}
+
+impl Conn {
+    /// Queues a frame for this client only.
+    pub fn send(&self, msg: &ServerMsg) {
+        self.inbox.push(Message::Text(msg.to_json().into()));
+    }
+
+    /// Queues a binary frame for this client only.
+    pub fn send_binary(&self, data: Bytes) {
+        self.inbox.push(Message::Binary(data));
+    }
+
+    /// Whether this socket receives `topic`.
+    pub fn is_subscribed(&self, topic: &str) -> bool {
+        self.topics.iter().any(|t| t == topic)
+    }
+
+    /// Starts receiving `topic`.
+    pub async fn subscribe(&mut self, topic: String) {
+        if self.is_subscribed(&topic) {
+            return;
+        }
+        if let Err(e) = self.state.backend.broker.subscribe(&topic, self.inbox.clone()).await {
+            tracing::warn!(topic, error = %e, "subscribe failed");
+        }
+        self.topics.push(topic);
+    }
+
+    /// Stops receiving `topic`.
+    pub async fn unsubscribe(&mut self, topic: &str) {
+        self.topics.retain(|t| t != topic);
+        if let Err(e) = self.state.backend.broker.unsubscribe(topic, self.inbox.id()).await {
+            tracing::warn!(topic, error = %e, "unsubscribe failed");
+        }
+    }
+
+    /// Sends `msg` to every subscriber of `topic`, this client included if subscribed.
+    pub async fn broadcast(&self, topic: &str, msg: &ServerMsg) {
+        self.publish(topic, Envelope::to_all(msg.to_json())).await;
+    }
+
+    /// Sends `msg` to every subscriber of `topic` except this client.
+    pub async fn broadcast_to_others(&self, topic: &str, msg: &ServerMsg) {
+        self.publish(topic, Envelope::to_others(msg.to_json(), &self.user.id)).await;
+    }
+
+    async fn publish(&self, topic: &str, envelope: Envelope) {
+        if let Err(e) = self.state.backend.broker.publish(topic, envelope).await {
+            tracing::warn!(topic, error = %e, "publish failed");
+        }
+    }
+
+    async fn unsubscribe_all(&mut self) {
+        for topic in std::mem::take(&mut self.topics) {
+            if let Err(e) = self.state.backend.broker.unsubscribe(&topic, self.inbox.id()).await {
+                tracing::warn!(topic, error = %e, "unsubscribe failed");
+            }
+        }
+    }
+}
+
+/// Checks the connection cap, then upgrades and runs `endpoint` on the socket.
+pub fn accept<E: Endpoint>(
+    state: SharedState,
+    ws: WebSocketUpgrade,
+    query: Option<&str>,
+    endpoint: E,
+) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response();
+    }
+    let Some(slot) = state.slots.try_acquire() else {
+        tracing::debug!(endpoint = E::NAME, "connection cap reached");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    let user = state.new_user(query_param(query, "name").as_deref());
+    let frame_limit = state.config.max_text_bytes.max(E::max_binary_bytes(&state.config));
+    let hard_limit = frame_limit.saturating_add(OVERSIZE_SLACK);
+    // Held by the upgraded task so shutdown can wait for this socket's close handshake.
+    let tracked = state.tracker.token();
+    ws.max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            let _tracked = tracked;
+            run(socket, state, user, endpoint, slot).await;
+        })
+}
+
+async fn run<E: Endpoint>(
+    socket: WebSocket,
+    state: SharedState,
+    user: User,
+    mut endpoint: E,
+    _slot: SlotGuard,
+) {
+    tracing::debug!(endpoint = E::NAME, user = %user.id, "open");
+    let (inbox, outbox, overflow) = Subscriber::new(user.id.clone(), state.config.outbound_capacity());
+    let mut conn = Conn { state, user, inbox, topics: Vec::new() };
+    let (sink, mut stream) = socket.split();
+    let (close_tx, close_rx) = oneshot::channel();
+    let writer_gone = CancellationToken::new();
+    let writer = write_loop(sink, outbox, close_rx, writer_gone.clone());
+
+    let reader = async move {
+        conn.send(&ServerMsg::Welcome {
+            user_id: conn.user.id.to_string(),
+            name: conn.user.name.to_string(),
+        });
+        conn.subscribe(endpoint_topic(E::NAME)).await;
+        endpoint.on_open(&mut conn).await;
+        let close = read_loop(&mut stream, &mut conn, &mut endpoint, &overflow, &writer_gone).await;
+        // Leave before the close handshake: others must not wait on this client's goodbye.
+        endpoint.on_close(&mut conn).await;
+        conn.unsubscribe_all().await;
+        tracing::debug!(
+            endpoint = E::NAME,
+            user = %conn.user.id,
+            code = close.as_ref().map(|c| c.code),
+            "closing"
+        );
+        if let Some(frame) = close {
+            // The writer may already be gone (socket broken); then there is no one to tell.
+            let _ = close_tx.send(frame);
+        } else {
+            drop(close_tx);
+        }
+        // Reading on lets tungstenite flush its close reply and collect the client's, so the
+        // TCP close that follows does not reset a connection with data still in flight.
+        let _ = timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    };
+    tokio::join!(reader, writer);
+}
+
+async fn read_loop<E: Endpoint>(
+    stream: &mut SplitStream<WebSocket>,
+    conn: &mut Conn,
+    endpoint: &mut E,
+    overflow: &CancellationToken,
+    writer_gone: &CancellationToken,
+) -> Option<CloseFrame> {
+    let config = &conn.state.config;
+    let max_text = config.max_text_bytes;
+    let max_binary = E::max_binary_bytes(config);
+    let idle = endpoint.idle_timeout(config);
+    let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
+    let shutdown = conn.state.shutdown.clone();
+    let mut idle_deadline = idle.map(|d| Instant::now() + d);
+
+    loop {
+        let idle_expired = async {
+            match idle_deadline {
+                Some(deadline) => sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Some(close(CLOSE_GOING_AWAY, "server shutting down")),
+            _ = overflow.cancelled() => {
+                return Some(close(CLOSE_TRY_AGAIN_LATER, "slow consumer: outbound queue full"));
+            }
+            _ = writer_gone.cancelled() => return None,
+            _ = idle_expired => return Some(close(CLOSE_GOING_AWAY, "idle: nothing received within the TTL")),
+            frame = stream.next() => frame,
+        };
+        let message = match frame {
+            None => return None,
+            Some(Ok(message)) => message,
+            Some(Err(error)) => return close_for_read_error(error),
+        };
+        let payload_len = match &message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+            // The peer's close is answered by tungstenite; pings are answered by it too.
+            Message::Close(_) => return None,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let limit = if matches!(message, Message::Text(_)) { max_text } else { max_binary };
+        if payload_len > limit {
+            return Some(close(CLOSE_TOO_BIG, &format!("frame of {payload_len} bytes; limit {limit}")));
+        }
+        if let Some(d) = idle {
+            idle_deadline = Some(Instant::now() + d);
+        }
+        match limiter.check(Instant::now()) {
+            RateDecision::Allow => {}
+            RateDecision::Warn => {
+                conn.send(&ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    message: "too many messages; slow down or be disconnected".into(),
+                });
+                continue;
+            }
+            RateDecision::Close => return Some(close(CLOSE_POLICY, "rate limit exceeded")),
+        }
+        endpoint.on_activity(conn).await;
+        let outcome = match message {
+            Message::Text(text) => match decode(&text) {
+                Ok(ClientMsg::Ping { extra }) => {
+                    conn.send(&ServerMsg::Pong { extra });
+                    Ok(())
+                }
+                Ok(msg) => endpoint.on_message(conn, msg).await,
+                Err(e) => Err(e),
+            },
+            Message::Binary(data) => endpoint.on_binary(conn, data).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = outcome {
+            conn.send(&e.to_server_msg());
+        }
+    }
+}
+
+fn close(code: u16, reason: &str) -> CloseFrame {
+    // Close reasons must fit a 125-byte control frame along with the 2-byte code.
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }
+}
+
+fn close_for_read_error(error: axum::Error) -> Option<CloseFrame> {
+    let inner = error.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Utf8(_)) => {
+            Some(close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8"))
+        }
+        Some(tungstenite::Error::Capacity(_)) => Some(close(CLOSE_TOO_BIG, "frame too large")),
+        Some(tungstenite::Error::Protocol(e)) => {
+            tracing::debug!(error = %e, "protocol violation");
+            Some(close(CLOSE_PROTOCOL_ERROR, "protocol violation"))
+        }
+        _ => {
+            tracing::debug!(error = %inner, "socket read failed");
+            None
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: mpsc::Receiver<Message>,
+    mut close_rx: oneshot::Receiver<CloseFrame>,
+    gone: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            close = &mut close_rx => {
+                send_close(&mut sink, close.ok()).await;
+                break;
+            }
+            next = outbox.recv() => next,
+        };
+        let Some(first) = first else { break };
+        let batch = async {
+            sink.feed(first).await?;
+            for _ in 1..WRITE_BATCH {
+                match outbox.try_recv() {
+                    Ok(next) => sink.feed(next).await?,
+                    Err(_) => break,
+                }
+            }
+            sink.flush().await
+        };
+        tokio::select! {
+            biased;
+            close = &mut close_rx => {
+                send_close(&mut sink, close.ok()).await;
+                break;
+            }
+            written = batch => {
+                if let Err(e) = written {
+                    tracing::debug!(error = %e, "socket write failed");
+                    break;
+                }
+            }
+        }
+    }
+    gone.cancel();
+}
+
+async fn send_close(sink: &mut SplitSink<WebSocket, Message>, frame: Option<CloseFrame>) {
+    let Some(frame) = frame else { return };
+    // A client that stopped reading may never take the frame; do not wait forever.
+    let _ = timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+}
+
+/// What to do with one incoming message under the rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// Within the limit.
+    Allow,
+    /// First excess: drop it and warn with `rate_limited`.
+    Warn,
+    /// Excess after the warning: close with 1008.
+    Close,
+}
+
+/// Token bucket per client: `burst` tokens, refilled at `rate` per second; one warning, then
+/// closing, with the warning forgiven once the bucket has refilled completely.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+    warned: bool,
+}
+
+impl RateLimiter {
+    /// A full bucket at `now`.
+    pub fn new(rate_per_sec: u32, burst: u32, now: Instant) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self { rate: f64::from(rate_per_sec), burst, tokens: burst, last: now, warned: false }
+    }
+
+    /// Takes a token for a message arriving at `now`.
+    pub fn check(&mut self, now: Instant) -> RateDecision {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= self.burst {
+            self.warned = false;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            RateDecision::Allow
+        } else if !self.warned {
+            self.warned = true;
+            RateDecision::Warn
+        } else {
+            RateDecision::Close
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_the_burst_then_warns_once_then_closes() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(50, 100, t0);
+        for i in 0..100 {
+            assert_eq!(limiter.check(t0), RateDecision::Allow, "message {i}");
+        }
+        assert_eq!(limiter.check(t0), RateDecision::Warn);
+        assert_eq!(limiter.check(t0), RateDecision::Close);
+    }
+
+    #[test]
+    fn bucket_refills_at_the_rate() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(50, 100, t0);
+        for _ in 0..100 {
+            limiter.check(t0);
+        }
+        assert_eq!(limiter.check(t0), RateDecision::Warn);
+        // 20 ms at 50/s is one token.
+        assert_eq!(limiter.check(t0 + Duration::from_millis(21)), RateDecision::Allow);
+        assert_eq!(limiter.check(t0 + Duration::from_millis(21)), RateDecision::Close);
+    }
+
+    #[test]
+    fn warning_is_forgiven_after_a_full_refill() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(50, 100, t0);
+        for _ in 0..100 {
+            limiter.check(t0);
+        }
+        assert_eq!(limiter.check(t0), RateDecision::Warn);
+        let later = t0 + Duration::from_secs(3);
+        for _ in 0..100 {
+            assert_eq!(limiter.check(later), RateDecision::Allow);
+        }
+        assert_eq!(limiter.check(later), RateDecision::Warn, "a fresh warning, not a close");
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        let long = "é".repeat(200);
+        let frame = close(CLOSE_POLICY, &long);
+        assert!(frame.reason.len() <= 123);
+        assert_eq!(frame.code, CLOSE_POLICY);
+    }
+}

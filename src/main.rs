@@ -1,0 +1,11 @@
+//! The app shell: router, layout, theme and endpoint config around the four real-time pages.
+//!
+//! Start reading at [`app::App`]. Endpoints come from [`config::ENDPOINTS`]; the pages and the hooks
+//! live in the `realtime-pages` and `realtime-hooks` crates so they build and test on their own.
+
+mod app;
+mod config;
+
+fn main() {
+    yew::Renderer::<app::App>::new().render();
+}
