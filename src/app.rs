@@ -1,5 +1,6 @@
 //! Router and layout: a nav with one URL per page, the page, and the toggleable connection panel.
 
+use realtime_hooks::core::url::with_query_param;
 use realtime_hooks::RealtimeProvider;
 use realtime_pages::{
     ChatPage, ConnectionPanel, CursorsPage, GlobalStyles, NotificationsPage, TypedChatPage,
@@ -30,12 +31,27 @@ pub enum Route {
     NotFound,
 }
 
+/// The display name from the page's `?name=` (e.g. `/cursors?name=Ada`), if any.
+fn display_name() -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+    params.get("name").filter(|name| !name.trim().is_empty())
+}
+
+/// A WebSocket endpoint carrying the display name, so the server can show it to others.
+fn named(endpoint: &str) -> AttrValue {
+    match display_name() {
+        Some(name) => AttrValue::from(with_query_param(endpoint, "name", &name)),
+        None => AttrValue::from(endpoint.to_owned()),
+    }
+}
+
 fn switch(route: Route) -> Html {
     match route {
-        Route::Chat => html! { <ChatPage url={ENDPOINTS.chat} /> },
-        Route::TypedChat => html! { <TypedChatPage url={ENDPOINTS.typed_chat} /> },
+        Route::Chat => html! { <ChatPage url={named(ENDPOINTS.chat)} /> },
+        Route::TypedChat => html! { <TypedChatPage url={named(ENDPOINTS.typed_chat)} /> },
         Route::Notifications => html! { <NotificationsPage url={ENDPOINTS.notifications} /> },
-        Route::Cursors => html! { <CursorsPage url={ENDPOINTS.presence} /> },
+        Route::Cursors => html! { <CursorsPage url={named(ENDPOINTS.presence)} /> },
         Route::NotFound => html! {
             <section class="page"><h1>{ "Page not found" }</h1>
                 <p><Link<Route> to={Route::Chat}>{ "Back to the chat" }</Link<Route>></p></section>

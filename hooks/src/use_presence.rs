@@ -197,6 +197,7 @@ pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePres
     }
     let status = Rc::new(conn.status().clone());
     UsePresenceHandle {
+        conn,
         state,
         cursor,
         status,

@@ -35,12 +35,18 @@ pub struct Envelope {
 impl Envelope {
     /// A frame for every subscriber.
     pub fn to_all(payload: impl Into<Utf8Bytes>) -> Self {
-        Self { payload: payload.into(), skip: None }
+        Self {
+            payload: payload.into(),
+            skip: None,
+        }
     }
 
     /// A frame for every subscriber except `user_id`.
     pub fn to_others(payload: impl Into<Utf8Bytes>, user_id: &Arc<str>) -> Self {
-        Self { payload: payload.into(), skip: Some(user_id.clone()) }
+        Self {
+            payload: payload.into(),
+            skip: Some(user_id.clone()),
+        }
     }
 }
 
@@ -78,7 +84,16 @@ impl Subscriber {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflow = CancellationToken::new();
         let id = NEXT_SUBSCRIBER.fetch_add(1, Ordering::Relaxed);
-        (Self { id, user_id, tx, overflow: overflow.clone() }, rx, overflow)
+        (
+            Self {
+                id,
+                user_id,
+                tx,
+                overflow: overflow.clone(),
+            },
+            rx,
+            overflow,
+        )
     }
 
     /// Unique id, used to unsubscribe.
@@ -143,11 +158,18 @@ pub trait Broker: Send + Sync + 'static {
 /// Shared "who is here" sets: the presence board and the members of each chat room.
 pub trait PresenceStore: Send + Sync + 'static {
     /// Inserts or replaces `entry` in `set` (keeping its original position in listings).
-    fn upsert<'a>(&'a self, set: &'a str, entry: Presence) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn upsert<'a>(
+        &'a self,
+        set: &'a str,
+        entry: Presence,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// Removes `user_id` from `set`; returns whether it was there.
-    fn remove<'a>(&'a self, set: &'a str, user_id: &'a str)
-        -> BoxFuture<'a, Result<bool, BackendError>>;
+    fn remove<'a>(
+        &'a self,
+        set: &'a str,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, BackendError>>;
 
     /// Everyone in `set`, in the order they arrived.
     fn list<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<Vec<Presence>, BackendError>>;
@@ -250,7 +272,9 @@ impl InProcessBroker {
             // A poisoned lock only means another thread panicked mid-update of a plain map;
             // the map itself is still usable, and refusing to fan out would be worse.
             let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
-            let Some(subscribers) = topics.get(topic) else { return };
+            let Some(subscribers) = topics.get(topic) else {
+                return;
+            };
             for subscriber in subscribers {
                 match subscriber.deliver(envelope) {
                     Delivery::Delivered | Delivery::Skipped => {}
@@ -322,7 +346,11 @@ struct PresenceSet {
 }
 
 impl PresenceStore for InProcessPresence {
-    fn upsert<'a>(&'a self, set: &'a str, entry: Presence) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn upsert<'a>(
+        &'a self,
+        set: &'a str,
+        entry: Presence,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
         let set = sets.entry(set.to_string()).or_default();
         let order = match set.entries.get(&entry.user_id) {
@@ -357,10 +385,15 @@ impl PresenceStore for InProcessPresence {
 
     fn list<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<Vec<Presence>, BackendError>> {
         let sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut entries: Vec<(u64, Presence)> =
-            sets.get(set).map(|s| s.entries.values().cloned().collect()).unwrap_or_default();
+        let mut entries: Vec<(u64, Presence)> = sets
+            .get(set)
+            .map(|s| s.entries.values().cloned().collect())
+            .unwrap_or_default();
         entries.sort_by_key(|(order, _)| *order);
-        Box::pin(std::future::ready(Ok(entries.into_iter().map(|(_, p)| p).collect())))
+        Box::pin(std::future::ready(Ok(entries
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect())))
     }
 }
 
@@ -386,7 +419,11 @@ impl InProcessEventLog {
 
     /// An empty log with a chosen run id (tests use this to simulate a restart).
     pub fn with_run_id(run_id: String, capacity: usize) -> Self {
-        Self { run_id, capacity: capacity.max(1), inner: Mutex::new(LogInner::default()) }
+        Self {
+            run_id,
+            capacity: capacity.max(1),
+            inner: Mutex::new(LogInner::default()),
+        }
     }
 }
 
@@ -398,7 +435,10 @@ pub fn new_run_id() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     // Mixing in the pid separates two servers started in the same instant (tests do that).
-    format!("{:x}", (nanos as u64) ^ (u64::from(std::process::id()) << 40))
+    format!(
+        "{:x}",
+        (nanos as u64) ^ (u64::from(std::process::id()) << 40)
+    )
 }
 
 /// Splits an event id `<run>-<seq>` into its parts.
@@ -452,9 +492,17 @@ fn plan_replay(
 ) -> Replay {
     let everything = || buffer.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
     let Some(last) = last_event_id.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Replay { reset: None, events: Vec::new(), newest_seq };
+        return Replay {
+            reset: None,
+            events: Vec::new(),
+            newest_seq,
+        };
     };
-    let reset = |reason| Replay { reset: Some(reason), events: everything(), newest_seq };
+    let reset = |reason| Replay {
+        reset: Some(reason),
+        events: everything(),
+        newest_seq,
+    };
     let seq = match parse_event_id(last) {
         Some((run, seq)) if run == run_id && seq <= newest_seq => seq,
         _ => return reset(ResetReason::UnknownRun),
@@ -464,13 +512,26 @@ fn plan_replay(
     if seq + 1 < oldest {
         return reset(ResetReason::TooOld);
     }
-    let events = buffer.iter().filter(|(s, _)| *s > seq).map(|(_, n)| n.clone()).collect();
-    Replay { reset: None, events, newest_seq }
+    let events = buffer
+        .iter()
+        .filter(|(s, _)| *s > seq)
+        .map(|(_, n)| n.clone())
+        .collect();
+    Replay {
+        reset: None,
+        events,
+        newest_seq,
+    }
 }
 
 /// Builds a presence entry stamped now.
 pub fn presence_now(user_id: &str, name: &str) -> Presence {
-    Presence { user_id: user_id.to_string(), name: name.to_string(), cursor: None, last_seen: now_ms() }
+    Presence {
+        user_id: user_id.to_string(),
+        name: name.to_string(),
+        cursor: None,
+        last_seen: now_ms(),
+    }
 }
 
 #[cfg(test)]
@@ -479,11 +540,18 @@ mod tests {
 
     fn block<T>(f: BoxFuture<'_, T>) -> T {
         // The in-process futures are already complete; a tiny runtime keeps this honest.
-        tokio::runtime::Builder::new_current_thread().build().map(|rt| rt.block_on(f)).unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map(|rt| rt.block_on(f))
+            .unwrap()
     }
 
     fn note(text: &str) -> NewNotification {
-        NewNotification { title: "t".into(), message: text.into(), level: Level::Info }
+        NewNotification {
+            title: "t".into(),
+            message: text.into(),
+            level: Level::Info,
+        }
     }
 
     #[test]
@@ -527,7 +595,11 @@ mod tests {
         let mut moved = presence_now("u3", "renamed");
         moved.last_seen = 1;
         block(store.upsert("s", moved)).unwrap();
-        let ids: Vec<_> = block(store.list("s")).unwrap().into_iter().map(|p| p.user_id).collect();
+        let ids: Vec<_> = block(store.list("s"))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.user_id)
+            .collect();
         assert_eq!(ids, ["u3", "u1", "u2"]);
         assert!(block(store.remove("s", "u1")).unwrap());
         assert!(!block(store.remove("s", "u1")).unwrap());
@@ -543,16 +615,29 @@ mod tests {
         // Buffer now holds seqs 3, 4, 5.
         let ids = |r: &Replay| r.events.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
         let fresh = block(log.replay_after(None)).unwrap();
-        assert_eq!((fresh.reset, fresh.events.len(), fresh.newest_seq), (None, 0, 5));
+        assert_eq!(
+            (fresh.reset, fresh.events.len(), fresh.newest_seq),
+            (None, 0, 5)
+        );
         let exact = block(log.replay_after(Some("run-2"))).unwrap();
-        assert_eq!((exact.reset, ids(&exact)), (None, vec!["run-3".into(), "run-4".into(), "run-5".into()]));
+        assert_eq!(
+            (exact.reset, ids(&exact)),
+            (None, vec!["run-3".into(), "run-4".into(), "run-5".into()])
+        );
         let up_to_date = block(log.replay_after(Some("run-5"))).unwrap();
         assert_eq!((up_to_date.reset, up_to_date.events.len()), (None, 0));
         let too_old = block(log.replay_after(Some("run-1"))).unwrap();
-        assert_eq!((too_old.reset, ids(&too_old).len()), (Some(ResetReason::TooOld), 3));
+        assert_eq!(
+            (too_old.reset, ids(&too_old).len()),
+            (Some(ResetReason::TooOld), 3)
+        );
         for unknown in ["other-4", "run-9", "garbage", "-3", "run-x"] {
             let r = block(log.replay_after(Some(unknown))).unwrap();
-            assert_eq!((r.reset, r.events.len()), (Some(ResetReason::UnknownRun), 3), "{unknown}");
+            assert_eq!(
+                (r.reset, r.events.len()),
+                (Some(ResetReason::UnknownRun), 3),
+                "{unknown}"
+            );
         }
     }
 

@@ -1,13 +1,18 @@
 //! Server settings: every flag also reads a `REALTIME_*` environment variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
 /// Everything the server can be told at start-up; `Default` equals running with no flags.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
-#[command(name = "realtime-server", version, about = "Dev server for the Yew real-time template")]
+#[command(
+    name = "realtime-server",
+    version,
+    about = "Dev server for the Yew real-time template"
+)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the real one is printed).
     #[arg(long, env = "REALTIME_ADDR", default_value = "127.0.0.1:8081")]
@@ -64,6 +69,11 @@ pub struct Config {
     /// Mount /api/test/* (drop SSE streams, inject raw frames); never for production.
     #[arg(long, env = "REALTIME_TEST_ENDPOINTS", default_value_t = false)]
     pub test_endpoints: bool,
+
+    /// Also serve a built app (e.g. trunk's `dist/`) from this folder, with `index.html` for
+    /// unknown paths so client-side routes load; the page then shares the server's origin.
+    #[arg(long, env = "REALTIME_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -83,6 +93,7 @@ impl Default for Config {
             sse_buffer: 256,
             demo_interval_ms: 5_000,
             test_endpoints: false,
+            static_dir: None,
         }
     }
 }
@@ -115,11 +126,30 @@ mod tests {
 
     #[test]
     fn parsing_no_flags_gives_the_default_config() {
-        let parsed = Config::try_parse_from(["realtime-server"]).map_err(|e| e.to_string());
-        // Only meaningful when no REALTIME_* variable leaks in from the environment.
-        if std::env::vars().all(|(k, _)| !k.starts_with("REALTIME_")) {
-            assert_eq!(parsed, Ok(Config::default()));
-        }
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Config::command();
+        let vars: Vec<String> = command
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        let flags = command
+            .get_arguments()
+            .filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version"))
+            .count();
+        assert_eq!(
+            vars.len(),
+            flags,
+            "every flag has a REALTIME_* variable: {vars:?}"
+        );
+        assert!(vars.iter().all(|e| e.starts_with("REALTIME_")), "{vars:?}");
+        // Without the env fallbacks, so a developer's exported REALTIME_* cannot interfere.
+        let no_env = command.mut_args(|a| a.env(None::<&str>));
+        let parsed = no_env
+            .try_get_matches_from(["realtime-server"])
+            .and_then(|m| Config::from_arg_matches(&m))
+            .map_err(|e| e.to_string());
+        assert_eq!(parsed, Ok(Config::default()));
     }
 
     #[test]
@@ -141,7 +171,10 @@ mod tests {
         assert_eq!(config.addr.port(), 0);
         assert_eq!(
             config.allowed_origins,
-            vec!["https://a.example".to_string(), "https://b.example".to_string()]
+            vec![
+                "https://a.example".to_string(),
+                "https://b.example".to_string()
+            ]
         );
         assert_eq!(config.rate_per_sec, 5);
         assert_eq!(config.demo_interval(), None);

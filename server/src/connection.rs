@@ -132,7 +132,13 @@ impl Conn {
         if self.is_subscribed(&topic) {
             return;
         }
-        if let Err(e) = self.state.backend.broker.subscribe(&topic, self.inbox.clone()).await {
+        if let Err(e) = self
+            .state
+            .backend
+            .broker
+            .subscribe(&topic, self.inbox.clone())
+            .await
+        {
             tracing::warn!(topic, error = %e, "subscribe failed");
         }
         self.topics.push(topic);
@@ -141,7 +147,13 @@ impl Conn {
     /// Stops receiving `topic`.
     pub async fn unsubscribe(&mut self, topic: &str) {
         self.topics.retain(|t| t != topic);
-        if let Err(e) = self.state.backend.broker.unsubscribe(topic, self.inbox.id()).await {
+        if let Err(e) = self
+            .state
+            .backend
+            .broker
+            .unsubscribe(topic, self.inbox.id())
+            .await
+        {
             tracing::warn!(topic, error = %e, "unsubscribe failed");
         }
     }
@@ -153,7 +165,8 @@ impl Conn {
 
     /// Sends `msg` to every subscriber of `topic` except this client.
     pub async fn broadcast_to_others(&self, topic: &str, msg: &ServerMsg) {
-        self.publish(topic, Envelope::to_others(msg.to_json(), &self.user.id)).await;
+        self.publish(topic, Envelope::to_others(msg.to_json(), &self.user.id))
+            .await;
     }
 
     async fn publish(&self, topic: &str, envelope: Envelope) {
@@ -164,7 +177,13 @@ impl Conn {
 
     async fn unsubscribe_all(&mut self) {
         for topic in std::mem::take(&mut self.topics) {
-            if let Err(e) = self.state.backend.broker.unsubscribe(&topic, self.inbox.id()).await {
+            if let Err(e) = self
+                .state
+                .backend
+                .broker
+                .unsubscribe(&topic, self.inbox.id())
+                .await
+            {
                 tracing::warn!(topic, error = %e, "unsubscribe failed");
             }
         }
@@ -186,7 +205,10 @@ pub fn accept<E: Endpoint>(
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
     let user = state.new_user(query_param(query, "name").as_deref());
-    let frame_limit = state.config.max_text_bytes.max(E::max_binary_bytes(&state.config));
+    let frame_limit = state
+        .config
+        .max_text_bytes
+        .max(E::max_binary_bytes(&state.config));
     let hard_limit = frame_limit.saturating_add(OVERSIZE_SLACK);
     // Held by the upgraded task so shutdown can wait for this socket's close handshake.
     let tracked = state.tracker.token();
@@ -207,8 +229,14 @@ async fn run<E: Endpoint>(
     _slot: SlotGuard,
 ) {
     tracing::debug!(endpoint = E::NAME, user = %user.id, "open");
-    let (inbox, outbox, overflow) = Subscriber::new(user.id.clone(), state.config.outbound_capacity());
-    let mut conn = Conn { state, user, inbox, topics: Vec::new() };
+    let (inbox, outbox, overflow) =
+        Subscriber::new(user.id.clone(), state.config.outbound_capacity());
+    let mut conn = Conn {
+        state,
+        user,
+        inbox,
+        topics: Vec::new(),
+    };
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let writer_gone = CancellationToken::new();
@@ -221,28 +249,41 @@ async fn run<E: Endpoint>(
         });
         conn.subscribe(endpoint_topic(E::NAME)).await;
         endpoint.on_open(&mut conn).await;
-        let close = read_loop(&mut stream, &mut conn, &mut endpoint, &overflow, &writer_gone).await;
+        let ending = read_loop(
+            &mut stream,
+            &mut conn,
+            &mut endpoint,
+            &overflow,
+            &writer_gone,
+        )
+        .await;
         // Leave before the close handshake: others must not wait on this client's goodbye.
         endpoint.on_close(&mut conn).await;
         conn.unsubscribe_all().await;
         tracing::debug!(
             endpoint = E::NAME,
             user = %conn.user.id,
-            code = close.as_ref().map(|c| c.code),
+            code = ending.close.as_ref().map(|c| c.code),
             "closing"
         );
-        if let Some(frame) = close {
+        if let Some(frame) = ending.close {
+            let drain = frame.code != CLOSE_TRY_AGAIN_LATER;
             // The writer may already be gone (socket broken); then there is no one to tell.
-            let _ = close_tx.send(frame);
+            let _ = close_tx.send(CloseCommand { frame, drain });
         } else {
             drop(close_tx);
         }
-        // Reading on lets tungstenite flush its close reply and collect the client's, so the
-        // TCP close that follows does not reset a connection with data still in flight.
-        let _ = timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
-            while let Some(Ok(_)) = stream.next().await {}
-        })
-        .await;
+        if ending.readable {
+            // Reading on lets tungstenite flush its close reply and collect the client's, so
+            // the TCP close that follows does not reset a connection with data in flight.
+            let _ = timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
+        } else {
+            // Only make sure the close frame is on the wire before the socket is dropped.
+            let _ = timeout(CLOSE_HANDSHAKE_TIMEOUT, writer_gone.cancelled()).await;
+        }
     };
     tokio::join!(reader, writer);
 }
@@ -253,7 +294,7 @@ async fn read_loop<E: Endpoint>(
     endpoint: &mut E,
     overflow: &CancellationToken,
     writer_gone: &CancellationToken,
-) -> Option<CloseFrame> {
+) -> Ending {
     let config = &conn.state.config;
     let max_text = config.max_text_bytes;
     let max_binary = E::max_binary_bytes(config);
@@ -271,31 +312,37 @@ async fn read_loop<E: Endpoint>(
         };
         let frame = tokio::select! {
             biased;
-            _ = shutdown.cancelled() => return Some(close(CLOSE_GOING_AWAY, "server shutting down")),
+            _ = shutdown.cancelled() => return Ending::closing(close(CLOSE_GOING_AWAY, "server shutting down")),
             _ = overflow.cancelled() => {
-                return Some(close(CLOSE_TRY_AGAIN_LATER, "slow consumer: outbound queue full"));
+                return Ending::closing(close(CLOSE_TRY_AGAIN_LATER, "slow consumer: outbound queue full"));
             }
-            _ = writer_gone.cancelled() => return None,
-            _ = idle_expired => return Some(close(CLOSE_GOING_AWAY, "idle: nothing received within the TTL")),
+            _ = writer_gone.cancelled() => return Ending::quiet(),
+            _ = idle_expired => return Ending::closing(close(CLOSE_GOING_AWAY, "idle: nothing received within the TTL")),
             frame = stream.next() => frame,
         };
         let message = match frame {
-            None => return None,
+            None => return Ending::quiet(),
             Some(Ok(message)) => message,
             Some(Err(error)) => return close_for_read_error(error),
         };
-        let payload_len = match &message {
-            Message::Text(text) => text.len(),
-            Message::Binary(data) => data.len(),
-            // The peer's close is answered by tungstenite; pings are answered by it too.
-            Message::Close(_) => return None,
-            Message::Ping(_) | Message::Pong(_) => continue,
+        let (payload_len, limit) = match &message {
+            Message::Text(text) => (text.len(), max_text),
+            Message::Binary(data) => (data.len(), max_binary),
+            // The peer's close is answered by tungstenite, which also answers pings; those
+            // still count against the rate limit below, as a ping flood costs a reply each.
+            Message::Close(_) => return Ending::quiet(),
+            Message::Ping(_) | Message::Pong(_) => (0, 0),
         };
-        let limit = if matches!(message, Message::Text(_)) { max_text } else { max_binary };
+        let is_control = matches!(message, Message::Ping(_) | Message::Pong(_));
         if payload_len > limit {
-            return Some(close(CLOSE_TOO_BIG, &format!("frame of {payload_len} bytes; limit {limit}")));
+            return Ending::closing(close(
+                CLOSE_TOO_BIG,
+                &format!("frame of {payload_len} bytes; limit {limit}"),
+            ));
         }
-        if let Some(d) = idle {
+        // Only data frames count as activity: browsers cannot send pings, and presence wants
+        // proof of an app that is alive, not of a TCP stack.
+        if let (Some(d), false) = (idle, is_control) {
             idle_deadline = Some(Instant::now() + d);
         }
         match limiter.check(Instant::now()) {
@@ -307,7 +354,12 @@ async fn read_loop<E: Endpoint>(
                 });
                 continue;
             }
-            RateDecision::Close => return Some(close(CLOSE_POLICY, "rate limit exceeded")),
+            RateDecision::Close => {
+                return Ending::closing(close(CLOSE_POLICY, "rate limit exceeded"))
+            }
+        }
+        if is_control {
+            continue;
         }
         endpoint.on_activity(conn).await;
         let outcome = match message {
@@ -325,6 +377,10 @@ async fn read_loop<E: Endpoint>(
         if let Err(e) = outcome {
             conn.send(&e.to_server_msg());
         }
+        // Frames already buffered would otherwise be handled back to back, fanning out faster
+        // than the writers (woken by this very loop) get a turn, so a burst could overflow the
+        // queues of clients that read perfectly well. Yielding lets them drain in step.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -334,74 +390,156 @@ fn close(code: u16, reason: &str) -> CloseFrame {
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }
+    CloseFrame {
+        code,
+        reason: Utf8Bytes::from(&reason[..end]),
+    }
 }
 
-fn close_for_read_error(error: axum::Error) -> Option<CloseFrame> {
+/// How the read loop ended.
+struct Ending {
+    /// The close frame to send, if the server is the one closing.
+    close: Option<CloseFrame>,
+    /// Whether the stream still sits at a frame boundary, so reading on to collect the
+    /// client's close reply is safe.
+    readable: bool,
+}
+
+impl Ending {
+    fn closing(frame: CloseFrame) -> Self {
+        Self {
+            close: Some(frame),
+            readable: true,
+        }
+    }
+
+    fn quiet() -> Self {
+        Self {
+            close: None,
+            readable: true,
+        }
+    }
+}
+
+fn close_for_read_error(error: axum::Error) -> Ending {
     let inner = error.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
+        // The bad frame was read whole; the stream is still in step.
         Some(tungstenite::Error::Utf8(_)) => {
-            Some(close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8"))
+            Ending::closing(close(CLOSE_INVALID_DATA, "text frame is not valid UTF-8"))
         }
-        Some(tungstenite::Error::Capacity(_)) => Some(close(CLOSE_TOO_BIG, "frame too large")),
+        // Refused from its header alone: reading on would buffer the oversized payload, the
+        // very thing the limit prevents.
+        Some(tungstenite::Error::Capacity(_)) => Ending {
+            close: Some(close(CLOSE_TOO_BIG, "frame too large")),
+            readable: false,
+        },
         Some(tungstenite::Error::Protocol(e)) => {
             tracing::debug!(error = %e, "protocol violation");
-            Some(close(CLOSE_PROTOCOL_ERROR, "protocol violation"))
+            Ending {
+                close: Some(close(CLOSE_PROTOCOL_ERROR, "protocol violation")),
+                readable: false,
+            }
         }
         _ => {
             tracing::debug!(error = %inner, "socket read failed");
-            None
+            Ending {
+                close: None,
+                readable: false,
+            }
         }
     }
+}
+
+/// What the reader tells the writer when the socket must close.
+struct CloseCommand {
+    frame: CloseFrame,
+    /// Deliver what is already queued first (an error frame before its close, say); not for a
+    /// slow consumer, whose full queue is the problem.
+    drain: bool,
 }
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbox: mpsc::Receiver<Message>,
-    mut close_rx: oneshot::Receiver<CloseFrame>,
+    mut close_rx: oneshot::Receiver<CloseCommand>,
     gone: CancellationToken,
 ) {
-    loop {
-        let first = tokio::select! {
-            biased;
-            close = &mut close_rx => {
-                send_close(&mut sink, close.ok()).await;
-                break;
-            }
-            next = outbox.recv() => next,
-        };
-        let Some(first) = first else { break };
-        let batch = async {
-            sink.feed(first).await?;
-            for _ in 1..WRITE_BATCH {
-                match outbox.try_recv() {
-                    Ok(next) => sink.feed(next).await?,
-                    Err(_) => break,
-                }
-            }
-            sink.flush().await
-        };
+    // A frame taken from the queue but not yet handed to the sink; kept outside the write
+    // future so a close arriving mid-write can still deliver it.
+    let mut held: Option<Message> = None;
+    let mut open = true;
+    while open {
         tokio::select! {
             biased;
-            close = &mut close_rx => {
-                send_close(&mut sink, close.ok()).await;
+            command = &mut close_rx => {
+                if let Ok(command) = command {
+                    finish(&mut sink, &mut outbox, held.take(), command).await;
+                }
                 break;
             }
-            written = batch => {
-                if let Err(e) = written {
+            written = write_some(&mut sink, &mut outbox, &mut held) => match written {
+                Ok(more) => open = more,
+                Err(e) => {
                     tracing::debug!(error = %e, "socket write failed");
-                    break;
+                    gone.cancel();
+                    return;
                 }
-            }
+            },
+        }
+    }
+    if !open {
+        // Every sender is gone: the reader has finished and may still want a close sent.
+        if let Ok(command) = close_rx.await {
+            finish(&mut sink, &mut outbox, held.take(), command).await;
         }
     }
     gone.cancel();
 }
 
-async fn send_close(sink: &mut SplitSink<WebSocket, Message>, frame: Option<CloseFrame>) {
-    let Some(frame) = frame else { return };
-    // A client that stopped reading may never take the frame; do not wait forever.
-    let _ = timeout(CLOSE_WRITE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+/// Writes the next frame and whatever else is queued (up to a batch), then flushes once.
+/// Returns `Ok(false)` when the queue is closed and empty.
+async fn write_some(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &mut mpsc::Receiver<Message>,
+    held: &mut Option<Message>,
+) -> Result<bool, axum::Error> {
+    if held.is_none() {
+        *held = outbox.recv().await;
+        if held.is_none() {
+            return Ok(false);
+        }
+    }
+    for _ in 0..WRITE_BATCH {
+        std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
+        let Some(frame) = held.take().or_else(|| outbox.try_recv().ok()) else {
+            break;
+        };
+        sink.start_send_unpin(frame)?;
+    }
+    sink.flush().await?;
+    Ok(true)
+}
+
+async fn finish(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &mut mpsc::Receiver<Message>,
+    held: Option<Message>,
+    command: CloseCommand,
+) {
+    // A client that stopped reading may never take these frames; do not wait forever.
+    let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
+        if command.drain {
+            if let Some(frame) = held {
+                sink.feed(frame).await?;
+            }
+            while let Ok(frame) = outbox.try_recv() {
+                sink.feed(frame).await?;
+            }
+        }
+        sink.send(Message::Close(Some(command.frame))).await
+    })
+    .await;
 }
 
 /// What to do with one incoming message under the rate limit.
@@ -430,7 +568,13 @@ impl RateLimiter {
     /// A full bucket at `now`.
     pub fn new(rate_per_sec: u32, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
-        Self { rate: f64::from(rate_per_sec), burst, tokens: burst, last: now, warned: false }
+        Self {
+            rate: f64::from(rate_per_sec),
+            burst,
+            tokens: burst,
+            last: now,
+            warned: false,
+        }
     }
 
     /// Takes a token for a message arriving at `now`.
@@ -477,8 +621,14 @@ mod tests {
         }
         assert_eq!(limiter.check(t0), RateDecision::Warn);
         // 20 ms at 50/s is one token.
-        assert_eq!(limiter.check(t0 + Duration::from_millis(21)), RateDecision::Allow);
-        assert_eq!(limiter.check(t0 + Duration::from_millis(21)), RateDecision::Close);
+        assert_eq!(
+            limiter.check(t0 + Duration::from_millis(21)),
+            RateDecision::Allow
+        );
+        assert_eq!(
+            limiter.check(t0 + Duration::from_millis(21)),
+            RateDecision::Close
+        );
     }
 
     #[test]
@@ -493,7 +643,11 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(limiter.check(later), RateDecision::Allow);
         }
-        assert_eq!(limiter.check(later), RateDecision::Warn, "a fresh warning, not a close");
+        assert_eq!(
+            limiter.check(later),
+            RateDecision::Warn,
+            "a fresh warning, not a close"
+        );
     }
 
     #[test]

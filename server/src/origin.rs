@@ -17,9 +17,15 @@ pub struct OriginPolicy {
 impl OriginPolicy {
     /// Loopback origins always, plus `extra` exact origins; `*` in `extra` allows any.
     pub fn new(extra: &[String]) -> Self {
-        let extra: Vec<String> =
-            extra.iter().map(|o| o.trim().trim_end_matches('/').to_string()).filter(|o| !o.is_empty()).collect();
-        Self { allow_any: extra.iter().any(|o| o == "*"), exact: extra }
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        Self {
+            allow_any: extra.iter().any(|o| o == "*"),
+            exact: extra,
+        }
     }
 
     /// Whether a request with this `Origin` (or none: a non-browser client) may proceed.
@@ -32,7 +38,10 @@ impl OriginPolicy {
 /// `http(s)://localhost|127.0.0.1|[::1]` with any port (or none).
 pub fn is_loopback_origin(origin: &str) -> bool {
     let lower = origin.to_ascii_lowercase();
-    let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) else {
+    let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    else {
         return false;
     };
     let host_and_port = ["localhost", "127.0.0.1", "[::1]"]
@@ -40,9 +49,9 @@ pub fn is_loopback_origin(origin: &str) -> bool {
         .find_map(|host| rest.strip_prefix(host));
     match host_and_port {
         Some("") => true,
-        Some(port) => port
-            .strip_prefix(':')
-            .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())),
+        Some(port) => port.strip_prefix(':').is_some_and(|p| {
+            !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+        }),
         None => false,
     }
 }
@@ -61,8 +70,12 @@ pub async fn guard(State(state): State<SharedState>, request: Request, next: Nex
         tracing::debug!(origin = origin.as_deref().unwrap_or(""), "refused origin");
         return forbidden();
     }
-    let Some(origin) = origin else { return next.run(request).await };
-    let Ok(origin_value) = HeaderValue::from_str(&origin) else { return forbidden() };
+    let Some(origin) = origin else {
+        return next.run(request).await;
+    };
+    let Ok(origin_value) = HeaderValue::from_str(&origin) else {
+        return forbidden();
+    };
 
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = StatusCode::NO_CONTENT.into_response();
@@ -75,7 +88,10 @@ pub async fn guard(State(state): State<SharedState>, request: Request, next: Nex
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("content-type, last-event-id"),
         );
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         preflight
     } else {
         next.run(request).await
@@ -125,7 +141,10 @@ mod tests {
         let policy = OriginPolicy::new(&["https://app.example".into()]);
         assert!(policy.allows(Some("https://app.example")));
         assert!(!policy.allows(Some("https://app.example:444")));
-        assert!(policy.allows(Some("http://localhost:1")), "loopback stays allowed");
+        assert!(
+            policy.allows(Some("http://localhost:1")),
+            "loopback stays allowed"
+        );
         assert!(OriginPolicy::new(&["*".into()]).allows(Some("https://anything.example")));
     }
 }

@@ -113,7 +113,10 @@ pub struct ProtocolError {
 impl ProtocolError {
     /// A `malformed` error.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self { code: ErrorCode::Malformed, message: message.into() }
+        Self {
+            code: ErrorCode::Malformed,
+            message: message.into(),
+        }
     }
 
     /// An `unknown_type` error for the given tag.
@@ -126,12 +129,18 @@ impl ProtocolError {
 
     /// An `invalid` error.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { code: ErrorCode::Invalid, message: message.into() }
+        Self {
+            code: ErrorCode::Invalid,
+            message: message.into(),
+        }
     }
 
     /// The error frame to send back.
     pub fn to_server_msg(&self) -> ServerMsg {
-        ServerMsg::Error { code: self.code, message: self.message.clone() }
+        ServerMsg::Error {
+            code: self.code,
+            message: self.message.clone(),
+        }
     }
 }
 
@@ -161,10 +170,17 @@ pub fn decode(text: &str) -> Result<ClientMsg, ProtocolError> {
                 None | Some(Value::Null) => None,
                 Some(_) => Some(room_field(&obj)?),
             };
-            Ok(ClientMsg::Message { room, text: text_field(&obj)? })
+            Ok(ClientMsg::Message {
+                room,
+                text: text_field(&obj)?,
+            })
         }
-        "join" => Ok(ClientMsg::Join { room: room_field(&obj)? }),
-        "leave" => Ok(ClientMsg::Leave { room: room_field(&obj)? }),
+        "join" => Ok(ClientMsg::Join {
+            room: room_field(&obj)?,
+        }),
+        "leave" => Ok(ClientMsg::Leave {
+            room: room_field(&obj)?,
+        }),
         "typing" => {
             let room = room_field(&obj)?;
             let is_typing = match obj.get("isTyping") {
@@ -181,9 +197,7 @@ pub fn decode(text: &str) -> Result<ClientMsg, ProtocolError> {
                     x: finite_field(c, "x")?,
                     y: finite_field(c, "y")?,
                 }),
-                Some(_) => {
-                    return Err(ProtocolError::invalid("\"cursor\" must be {x, y} or null"))
-                }
+                Some(_) => return Err(ProtocolError::invalid("\"cursor\" must be {x, y} or null")),
             };
             Ok(ClientMsg::PresenceUpdate { cursor })
         }
@@ -220,7 +234,9 @@ fn room_field(obj: &Map<String, Value>) -> Result<String, ProtocolError> {
 fn finite_field(obj: &Map<String, Value>, key: &str) -> Result<f64, ProtocolError> {
     match obj.get(key).and_then(Value::as_f64) {
         Some(n) if n.is_finite() => Ok(n),
-        _ => Err(ProtocolError::invalid(format!("\"cursor.{key}\" must be a finite number"))),
+        _ => Err(ProtocolError::invalid(format!(
+            "\"cursor.{key}\" must be a finite number"
+        ))),
     }
 }
 
@@ -228,7 +244,9 @@ fn finite_field(obj: &Map<String, Value>, key: &str) -> Result<f64, ProtocolErro
 pub fn is_valid_room(room: &str) -> bool {
     !room.is_empty()
         && room.len() <= MAX_ROOM_CHARS
-        && room.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Cleans a requested display name: no control characters, trimmed, at most 32 characters.
@@ -395,7 +413,9 @@ impl ServerMsg {
         // Serializing these plain structs cannot fail (string keys, no custom impls), but a
         // fallback keeps the server from panicking should that ever change.
         serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(r#"{{"type":"error","code":"invalid","message":"server encoding failed: {e}"}}"#)
+            format!(
+                r#"{{"type":"error","code":"invalid","message":"server encoding failed: {e}"}}"#
+            )
         })
     }
 }
@@ -485,21 +505,38 @@ mod tests {
     #[test]
     fn ping_keeps_every_other_field() {
         let msg = decode(r#"{"type":"ping","id":3,"timestamp":12.5,"x":{"y":[1]}}"#).unwrap();
-        let ClientMsg::Ping { extra } = msg else { panic!("expected ping") };
-        assert_eq!(Value::Object(extra), json!({"id":3,"timestamp":12.5,"x":{"y":[1]}}));
+        let ClientMsg::Ping { extra } = msg else {
+            panic!("expected ping")
+        };
+        assert_eq!(
+            Value::Object(extra),
+            json!({"id":3,"timestamp":12.5,"x":{"y":[1]}})
+        );
     }
 
     #[test]
     fn message_text_is_trimmed_and_bounded() {
         assert_eq!(
             decode(r#"{"type":"message","text":"  hi  "}"#),
-            Ok(ClientMsg::Message { room: None, text: "hi".into() })
+            Ok(ClientMsg::Message {
+                room: None,
+                text: "hi".into()
+            })
         );
-        assert_eq!(code_of(r#"{"type":"message","text":"   "}"#), Some(ErrorCode::Invalid));
-        assert_eq!(code_of(r#"{"type":"message","text":5}"#), Some(ErrorCode::Invalid));
+        assert_eq!(
+            code_of(r#"{"type":"message","text":"   "}"#),
+            Some(ErrorCode::Invalid)
+        );
+        assert_eq!(
+            code_of(r#"{"type":"message","text":5}"#),
+            Some(ErrorCode::Invalid)
+        );
         let long = "é".repeat(MAX_TEXT_CHARS + 1);
         let max = "é".repeat(MAX_TEXT_CHARS);
-        assert_eq!(code_of(&json!({"type":"message","text":long}).to_string()), Some(ErrorCode::Invalid));
+        assert_eq!(
+            code_of(&json!({"type":"message","text":long}).to_string()),
+            Some(ErrorCode::Invalid)
+        );
         assert!(decode(&json!({"type":"message","text":max}).to_string()).is_ok());
     }
 
@@ -517,16 +554,24 @@ mod tests {
     fn typing_needs_a_boolean() {
         assert_eq!(
             decode(r#"{"type":"typing","room":"r","isTyping":true}"#),
-            Ok(ClientMsg::Typing { room: "r".into(), is_typing: true })
+            Ok(ClientMsg::Typing {
+                room: "r".into(),
+                is_typing: true
+            })
         );
-        assert_eq!(code_of(r#"{"type":"typing","room":"r","isTyping":"yes"}"#), Some(ErrorCode::Invalid));
+        assert_eq!(
+            code_of(r#"{"type":"typing","room":"r","isTyping":"yes"}"#),
+            Some(ErrorCode::Invalid)
+        );
     }
 
     #[test]
     fn presence_cursor_is_optional_finite_and_room_id_is_ignored() {
         assert_eq!(
             decode(r#"{"type":"presence:update","roomId":"board","cursor":{"x":0.25,"y":1}}"#),
-            Ok(ClientMsg::PresenceUpdate { cursor: Some(Cursor { x: 0.25, y: 1.0 }) })
+            Ok(ClientMsg::PresenceUpdate {
+                cursor: Some(Cursor { x: 0.25, y: 1.0 })
+            })
         );
         assert_eq!(
             decode(r#"{"type":"presence:update","cursor":null}"#),
@@ -536,26 +581,43 @@ mod tests {
             code_of(r#"{"type":"presence:update","cursor":{"x":"1","y":2}}"#),
             Some(ErrorCode::Invalid)
         );
-        assert_eq!(code_of(r#"{"type":"presence:update","cursor":[1,2]}"#), Some(ErrorCode::Invalid));
+        assert_eq!(
+            code_of(r#"{"type":"presence:update","cursor":[1,2]}"#),
+            Some(ErrorCode::Invalid)
+        );
         // serde_json refuses numbers outside f64's range, so infinities never get in.
         assert!(decode(r#"{"type":"presence:update","cursor":{"x":1e400,"y":0}}"#).is_err());
     }
 
     #[test]
     fn names_are_cleaned_trimmed_and_clipped() {
-        assert_eq!(sanitize_name("  Ada \u{7}Lovelace\n "), Some("Ada Lovelace".into()));
+        assert_eq!(
+            sanitize_name("  Ada \u{7}Lovelace\n "),
+            Some("Ada Lovelace".into())
+        );
         assert_eq!(sanitize_name(" \t\u{0} "), None);
         let long = "x".repeat(40);
-        assert_eq!(sanitize_name(&long).map(|n| n.chars().count()), Some(MAX_NAME_CHARS));
+        assert_eq!(
+            sanitize_name(&long).map(|n| n.chars().count()),
+            Some(MAX_NAME_CHARS)
+        );
     }
 
     #[test]
     fn server_messages_use_the_documented_field_names() {
         let v: Value = serde_json::from_str(
-            &ServerMsg::Typing { room: "r".into(), user_id: "u1".into(), is_typing: true }.to_json(),
+            &ServerMsg::Typing {
+                room: "r".into(),
+                user_id: "u1".into(),
+                is_typing: true,
+            }
+            .to_json(),
         )
         .unwrap();
-        assert_eq!(v, json!({"type":"typing","room":"r","userId":"u1","isTyping":true}));
+        assert_eq!(
+            v,
+            json!({"type":"typing","room":"r","userId":"u1","isTyping":true})
+        );
         let v: Value = serde_json::from_str(
             &ServerMsg::PresenceJoin(Presence {
                 user_id: "u2".into(),
@@ -566,7 +628,10 @@ mod tests {
             .to_json(),
         )
         .unwrap();
-        assert_eq!(v, json!({"type":"presence:join","userId":"u2","name":"B","lastSeen":5}));
+        assert_eq!(
+            v,
+            json!({"type":"presence:join","userId":"u2","name":"B","lastSeen":5})
+        );
         let v: Value =
             serde_json::from_str(&ProtocolError::invalid("x").to_server_msg().to_json()).unwrap();
         assert_eq!(v, json!({"type":"error","code":"invalid","message":"x"}));

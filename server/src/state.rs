@@ -62,8 +62,13 @@ impl AppState {
     /// Assigns a user id and a display name (the requested one, cleaned, or `Guest N`).
     pub fn new_user(&self, requested_name: Option<&str>) -> User {
         let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
-        let name = requested_name.and_then(sanitize_name).unwrap_or_else(|| format!("Guest {n}"));
-        User { id: format!("u{n}").into(), name: name.into() }
+        let name = requested_name
+            .and_then(sanitize_name)
+            .unwrap_or_else(|| format!("Guest {n}"));
+        User {
+            id: format!("u{n}").into(),
+            name: name.into(),
+        }
     }
 
     /// Next chat message id; increases for the lifetime of the process.
@@ -91,15 +96,22 @@ pub struct ConnectionSlots {
 impl ConnectionSlots {
     /// Room for `max` connections.
     pub fn new(max: usize) -> Self {
-        Self { open: Arc::new(AtomicUsize::new(0)), max }
+        Self {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
     }
 
     /// Takes a slot, or `None` when full; the slot is returned when the guard drops.
     pub fn try_acquire(&self) -> Option<SlotGuard> {
         self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
             .ok()
-            .map(|_| SlotGuard { open: self.open.clone() })
+            .map(|_| SlotGuard {
+                open: self.open.clone(),
+            })
     }
 
     /// Connections open now.
@@ -122,7 +134,9 @@ impl Drop for SlotGuard {
 
 /// Extracts the first `key` from a raw query string, percent-decoded.
 pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]
@@ -142,7 +156,10 @@ mod tests {
 
     #[test]
     fn query_params_are_percent_decoded() {
-        assert_eq!(query_param(Some("a=1&name=Ada%20L+x"), "name").as_deref(), Some("Ada L x"));
+        assert_eq!(
+            query_param(Some("a=1&name=Ada%20L+x"), "name").as_deref(),
+            Some("Ada L x")
+        );
         assert_eq!(query_param(Some("a=1"), "name"), None);
         assert_eq!(query_param(None, "name"), None);
     }

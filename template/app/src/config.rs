@@ -37,11 +37,17 @@ mod tests {
             for ws in [ENDPOINTS.chat, ENDPOINTS.typed_chat, ENDPOINTS.presence] {
                 let url = resolve_endpoint(ws, origin, Scheme::WebSocket)
                     .unwrap_or_else(|e| panic!("{ws:?} on {origin}: {e}"));
-                assert!(url.starts_with("ws://") || url.starts_with("wss://"), "{url}");
+                assert!(
+                    url.starts_with("ws://") || url.starts_with("wss://"),
+                    "{url}"
+                );
             }
             let sse = resolve_endpoint(ENDPOINTS.notifications, origin, Scheme::Http)
                 .unwrap_or_else(|e| panic!("{:?} on {origin}: {e}", ENDPOINTS.notifications));
-            assert!(sse.starts_with("http://") || sse.starts_with("https://"), "{sse}");
+            assert!(
+                sse.starts_with("http://") || sse.starts_with("https://"),
+                "{sse}"
+            );
         }
     }
 }

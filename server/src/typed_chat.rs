@@ -1,0 +1,170 @@
+//! `/ws/typed-chat`: named rooms with join/leave, messages and typing indicators.
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+
+use crate::broker::presence_now;
+use crate::connection::{accept, Conn, Endpoint};
+use crate::protocol::{now_ms, ClientMsg, ErrorCode, Member, ProtocolError, ServerMsg};
+use crate::state::SharedState;
+
+/// Rooms one socket may be in at once; bounds the work a single client can cause.
+pub const MAX_ROOMS_PER_CONNECTION: usize = 32;
+
+/// Upgrades `GET /ws/typed-chat`.
+pub async fn handler(
+    State(state): State<SharedState>,
+    RawQuery(query): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Response {
+    accept(state, ws, query.as_deref(), TypedChat::default())
+}
+
+/// Broker topic (and membership set) of a room.
+pub fn room_topic(room: &str) -> String {
+    format!("room:{room}")
+}
+
+/// The rooms endpoint; remembers which rooms this socket is in.
+#[derive(Debug, Default)]
+pub struct TypedChat {
+    rooms: Vec<String>,
+}
+
+impl TypedChat {
+    fn require_member(&self, room: &str) -> Result<(), ProtocolError> {
+        if self.rooms.iter().any(|r| r == room) {
+            Ok(())
+        } else {
+            Err(ProtocolError {
+                code: ErrorCode::NotInRoom,
+                message: format!("not in room \"{room}\"; join it first"),
+            })
+        }
+    }
+
+    async fn join(&mut self, conn: &mut Conn, room: String) -> Result<(), ProtocolError> {
+        let topic = room_topic(&room);
+        let store = conn.state.backend.presence.clone();
+        if !self.rooms.contains(&room) {
+            if self.rooms.len() >= MAX_ROOMS_PER_CONNECTION {
+                return Err(ProtocolError::invalid(format!(
+                    "at most {MAX_ROOMS_PER_CONNECTION} rooms per connection"
+                )));
+            }
+            let me = presence_now(&conn.user.id, &conn.user.name);
+            if let Err(e) = store.upsert(&topic, me).await {
+                tracing::warn!(room, error = %e, "room membership update failed");
+            }
+            conn.subscribe(topic.clone()).await;
+            self.rooms.push(room.clone());
+            let joined = ServerMsg::UserJoined {
+                room: room.clone(),
+                user_id: conn.user.id.to_string(),
+                name: conn.user.name.to_string(),
+            };
+            conn.broadcast_to_others(&topic, &joined).await;
+        }
+        // Joining again is harmless: the client just gets the current member list.
+        let members: Vec<Member> = match store.list(&topic).await {
+            Ok(entries) => entries
+                .into_iter()
+                .map(|p| Member {
+                    user_id: p.user_id,
+                    name: p.name,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(room, error = %e, "room membership listing failed");
+                vec![Member {
+                    user_id: conn.user.id.to_string(),
+                    name: conn.user.name.to_string(),
+                }]
+            }
+        };
+        let users = members.iter().map(|m| m.user_id.clone()).collect();
+        conn.send(&ServerMsg::Joined {
+            room,
+            users,
+            members,
+        });
+        Ok(())
+    }
+
+    async fn leave(&mut self, conn: &mut Conn, room: &str) {
+        let topic = room_topic(room);
+        self.rooms.retain(|r| r != room);
+        if let Err(e) = conn
+            .state
+            .backend
+            .presence
+            .remove(&topic, &conn.user.id)
+            .await
+        {
+            tracing::warn!(room, error = %e, "room membership removal failed");
+        }
+        conn.unsubscribe(&topic).await;
+        let left = ServerMsg::UserLeft {
+            room: room.to_string(),
+            user_id: conn.user.id.to_string(),
+        };
+        conn.broadcast_to_others(&topic, &left).await;
+    }
+}
+
+impl Endpoint for TypedChat {
+    const NAME: &'static str = "typed-chat";
+
+    async fn on_open(&mut self, _conn: &mut Conn) {}
+
+    async fn on_message(&mut self, conn: &mut Conn, msg: ClientMsg) -> Result<(), ProtocolError> {
+        match msg {
+            ClientMsg::Join { room } => self.join(conn, room).await,
+            ClientMsg::Leave { room } => {
+                self.require_member(&room)?;
+                self.leave(conn, &room).await;
+                conn.send(&ServerMsg::Left {
+                    room,
+                    user_id: conn.user.id.to_string(),
+                });
+                Ok(())
+            }
+            ClientMsg::Message { room: None, .. } => Err(ProtocolError::invalid(
+                "\"room\" is required on /ws/typed-chat",
+            )),
+            ClientMsg::Message {
+                room: Some(room),
+                text,
+            } => {
+                self.require_member(&room)?;
+                let message = ServerMsg::RoomMessage {
+                    room: room.clone(),
+                    user_id: conn.user.id.to_string(),
+                    name: conn.user.name.to_string(),
+                    text,
+                    timestamp: now_ms(),
+                };
+                conn.broadcast(&room_topic(&room), &message).await;
+                Ok(())
+            }
+            ClientMsg::Typing { room, is_typing } => {
+                self.require_member(&room)?;
+                let typing = ServerMsg::Typing {
+                    room: room.clone(),
+                    user_id: conn.user.id.to_string(),
+                    is_typing,
+                };
+                conn.broadcast_to_others(&room_topic(&room), &typing).await;
+                Ok(())
+            }
+            other => Err(ProtocolError::unknown_type(other.type_name())),
+        }
+    }
+
+    async fn on_close(&mut self, conn: &mut Conn) {
+        for room in std::mem::take(&mut self.rooms) {
+            self.leave(conn, &room).await;
+        }
+    }
+}
