@@ -44,6 +44,10 @@ generate yew-realtime-app
 app="$out/yew-realtime-app"
 diff -u "$root/src/config.rs" "$app/src/config.rs" || die "default answers must reproduce src/config.rs"
 grep -q '^name = "yew-realtime-app"' "$app/Cargo.toml" || die "package not renamed"
+# template/app/Cargo.toml must track the repo's Cargo.toml: only the name and description differ.
+diff -u -B <(grep -v -e '^name = ' -e '^description = ' "$root/Cargo.toml") \
+        <(grep -v -e '^name = ' -e '^description = ' "$app/Cargo.toml") \
+  || die "template/app/Cargo.toml has drifted from Cargo.toml"
 [ -d "$app/server" ] || die "dev_server=true must keep server/"
 grep -q 'ws = true' "$app/Trunk.toml" || die "Trunk proxies missing"
 check_app "$app"

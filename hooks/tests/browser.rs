@@ -21,8 +21,12 @@ use yew::prelude::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn server() -> &'static str {
-    option_env!("REALTIME_TEST_SERVER")
-        .expect("REALTIME_TEST_SERVER is not set: run these tests with scripts/browser-tests.sh")
+    match option_env!("REALTIME_TEST_SERVER") {
+        Some(url) => url,
+        None => {
+            panic!("REALTIME_TEST_SERVER is not set: run these tests with scripts/browser-tests.sh")
+        }
+    }
 }
 
 fn ws_url(path: &str) -> String {
@@ -134,7 +138,7 @@ async fn a_malformed_frame_is_a_typed_error_and_the_connection_stays_open() {
         .borrow()
         .iter()
         .skip(1)
-        .map(|f| decode_frame::<ChatIn>(f))
+        .map(decode_frame::<ChatIn>)
         .filter_map(Result::err)
         .collect();
     assert_eq!(errors.len(), 3, "each bad frame is a typed error");
