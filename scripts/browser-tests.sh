@@ -13,7 +13,8 @@ mkdir -p target/logs
 cargo build --quiet --offline -p realtime-server
 port=$(free_port)
 url=$(start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/logs/browser-tests-server.log \
-  --addr "127.0.0.1:$port" --test-endpoints --demo-interval-ms 0 --allowed-origins '*')
+  --addr "127.0.0.1:$port" --test-endpoints --demo-interval-ms 0 --allowed-origins '*' \
+  --outbound-queue 20000 --sse-retry-ms 500)
 log "dev server at $url"
 
 export REALTIME_TEST_SERVER=$url

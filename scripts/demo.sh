@@ -14,6 +14,6 @@ out="$root/target/generated"
 rm -rf "$out/demo"
 mkdir -p "$out"
 cargo generate --path "$root" --name demo --destination "$out" --silent --vcs none >&2
-# Share the template's build cache: the demo compiles only what differs.
-export CARGO_TARGET_DIR="$root/target"
+# Share the generated apps' build cache (see template-tests.sh): the demo compiles only what differs.
+export CARGO_TARGET_DIR="$root/target/apps"
 exec "$out/demo/scripts/dev.sh"

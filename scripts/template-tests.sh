@@ -10,8 +10,9 @@ cd "$root"
 LOG_TAG=template-tests
 source scripts/lib.sh
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-# Generated apps share this target dir, so dependencies are compiled once.
-export CARGO_TARGET_DIR="$root/target"
+# Generated apps share one target dir, so dependencies are compiled once for all of them. It is
+# not the repo's own: same-named packages from another path would overwrite target/debug binaries.
+export CARGO_TARGET_DIR="$root/target/apps"
 out="$root/target/generated"
 rm -rf "$out"
 mkdir -p "$out"
@@ -62,7 +63,7 @@ grep -q 'chat: "ws://127.0.0.1:9001/chat"' "$app/src/config.rs" || die "chat URL
 grep -q 'notifications: "https://rt.example.com:8443/events"' "$app/src/config.rs" || die "SSE URL not in config"
 [ ! -e "$app/server" ] || die "dev_server=false must drop server/"
 grep -q '"server"' "$app/Cargo.toml" && die "dev_server=false must drop server from the workspace"
-grep -q '\[\[proxy\]\]' "$app/Trunk.toml" && die "dev_server=false must drop the Trunk proxies"
+grep -q '^\[\[proxy\]\]' "$app/Trunk.toml" && die "dev_server=false must drop the Trunk proxies"
 check_app "$app"
 
 log "3/3 a bad answer is refused with a clear message"

@@ -616,8 +616,12 @@ impl Inner {
                     inner.on_heartbeat_tick(weak, tick_ms)
                 });
             });
-            self.heartbeat = Some((Liveness::new(policy, now), interval));
+            let mut liveness = Liveness::new(policy, now);
+            // Measure the round trip at once, so the RTT is known from the first second.
+            let first = liveness.probe(now);
+            self.heartbeat = Some((liveness, interval));
             self.last_tick_ms = now;
+            self.apply_beat(weak, first);
             let weak_probe = weak.clone();
             self.page_listeners = PageListeners::new(move || {
                 run_on(&weak_probe, |inner, weak| inner.probe(weak));

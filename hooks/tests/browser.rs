@@ -291,3 +291,377 @@ async fn use_websocket_renders_received_messages_as_text() {
     sleep(Duration::from_millis(50)).await;
     assert_eq!(root.inner_html(), "");
 }
+
+#[wasm_bindgen_test]
+async fn reconnect_delays_grow_exponentially_without_jitter() {
+    use realtime_hooks::core::backoff::{Jitter, ReconnectPolicy};
+    let options = WebSocketOptions {
+        reconnect: Some(ReconnectPolicy {
+            base_delay_ms: 100,
+            max_delay_ms: 500,
+            jitter: Jitter::None,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // Nothing listens on port 9: every attempt is refused, so each close schedules the next.
+    let conn = Connection::new("ws://127.0.0.1:9/", options);
+    let delays = Rc::new(RefCell::new(Vec::new()));
+    let (sink, probe) = (delays.clone(), conn.clone());
+    let _guard = conn.on_status(move || {
+        if let ConnectionState::Reconnecting {
+            attempt,
+            next_in_ms,
+        } = probe.status().state
+        {
+            let mut delays = sink.borrow_mut();
+            if delays.last().map(|(a, _)| *a) != Some(attempt) {
+                delays.push((attempt, next_in_ms));
+            }
+        }
+    });
+    conn.start();
+    wait_for("5 scheduled reconnects", Duration::from_secs(10), || {
+        delays.borrow().len() >= 5
+    })
+    .await;
+    conn.shutdown();
+    let seen: Vec<(u32, u32)> = delays.borrow()[..5].to_vec();
+    assert_eq!(
+        seen,
+        vec![(1, 100), (2, 200), (3, 400), (4, 500), (5, 500)],
+        "doubling, capped at 500 ms"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_silent_server_is_declared_dead_within_interval_plus_timeout() {
+    use realtime_hooks::core::heartbeat::HeartbeatPolicy;
+    let options = WebSocketOptions {
+        heartbeat: Some(HeartbeatPolicy {
+            interval_ms: 300,
+            timeout_ms: 300,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let conn = Connection::new(&ws_url("/ws/test/silent"), options);
+    conn.start();
+    wait_for("the silent socket to open", Duration::from_secs(5), || {
+        conn.status().is_connected()
+    })
+    .await;
+    let opened = js_sys::Date::now();
+    wait_for(
+        "the dead link to be noticed",
+        Duration::from_secs(3),
+        || !conn.status().is_connected(),
+    )
+    .await;
+    let took = js_sys::Date::now() - opened;
+    let status = conn.status().clone();
+    conn.shutdown();
+    assert!(
+        took <= 300.0 + 300.0 + 400.0,
+        "dead link noticed after {took} ms"
+    );
+    assert!(
+        matches!(
+            status.last_error,
+            Some(realtime_hooks::WsError::LinkDead { .. })
+        ),
+        "{:?}",
+        status.last_error
+    );
+    assert!(
+        matches!(status.state, ConnectionState::Reconnecting { .. }),
+        "{:?}",
+        status.state
+    );
+}
+
+thread_local! {
+    static BURST_RENDERS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static BURST_HANDLE: RefCell<Option<realtime_hooks::UseWebSocketHandle>> = const { RefCell::new(None) };
+}
+
+#[component]
+fn BurstProbe() -> Html {
+    let ws = use_websocket(&ws_url("/ws/chat"));
+    BURST_RENDERS.with(|r| r.set(r.get() + 1));
+    BURST_HANDLE.with(|h| *h.borrow_mut() = Some(ws.clone()));
+    html! { <p id="burst">{ ws.messages().received() }</p> }
+}
+
+#[wasm_bindgen_test]
+async fn a_burst_of_10000_frames_loses_none_keeps_history_bounded_and_renders_coalesced() {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let root = document.create_element("div").expect("div");
+    document
+        .body()
+        .expect("body")
+        .append_child(&root)
+        .expect("append");
+    let app = yew::Renderer::<BurstProbe>::with_root(root.clone()).render();
+    let handle = || BURST_HANDLE.with(|h| h.borrow().clone()).expect("rendered");
+    wait_for("the burst probe to connect", Duration::from_secs(5), || {
+        BURST_HANDLE.with(|h| h.borrow().as_ref().is_some_and(|ws| ws.is_connected()))
+    })
+    .await;
+    let before = handle().messages().received();
+    let frames: Vec<String> = (0..10_000)
+        .map(|i| format!(r#"{{"type":"burst","n":{i}}}"#))
+        .collect();
+    BURST_RENDERS.with(|r| r.set(0));
+    post_json(
+        "/api/test/inject",
+        &serde_json::json!({ "endpoint": "chat", "frames": frames }).to_string(),
+    )
+    .await;
+    wait_for("10,000 frames to arrive", Duration::from_secs(20), || {
+        handle().messages().received() >= before + 10_000
+    })
+    .await;
+    sleep(Duration::from_millis(100)).await;
+    let ws = handle();
+    let history = ws.messages();
+    assert_eq!(history.received(), before + 10_000, "every frame was seen");
+    assert_eq!(history.len(), 500, "history stays bounded");
+    assert_eq!(
+        history.latest(),
+        Some(&Frame::Text(r#"{"type":"burst","n":9999}"#.into())),
+        "newest kept"
+    );
+    let renders = BURST_RENDERS.with(|r| r.get());
+    assert!(
+        renders < 1_000,
+        "{renders} renders for 10,000 frames: renders are not coalesced"
+    );
+    drop(history);
+    drop(ws);
+    BURST_HANDLE.with(|h| h.borrow_mut().take());
+    app.destroy();
+}
+
+async fn open_connections() -> u64 {
+    let window = web_sys::window().expect("window");
+    let response = JsFuture::from(window.fetch_with_str(&format!("{}/healthz", server())))
+        .await
+        .expect("fetch");
+    let response: web_sys::Response = response.dyn_into().expect("response");
+    let json = JsFuture::from(response.json().expect("json"))
+        .await
+        .expect("body");
+    js_sys::Reflect::get(&json, &"connections".into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(-1.0) as u64
+}
+
+async fn wait_for_connections(expected: u64, limit: Duration) {
+    let mut waited = Duration::ZERO;
+    loop {
+        let open = open_connections().await;
+        if open == expected {
+            return;
+        }
+        assert!(
+            waited < limit,
+            "waited {limit:?} for {expected} open connections on the server, saw {open}"
+        );
+        sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+}
+
+#[component]
+fn MountProbe() -> Html {
+    let ws = use_websocket(&ws_url("/ws/chat"));
+    html! { <p>{ ws.state().label() }</p> }
+}
+
+#[wasm_bindgen_test]
+async fn mount_unmount_500_times_leaves_no_open_connection_and_nothing_reconnects() {
+    wait_for_connections(0, Duration::from_secs(5)).await;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let root = document.create_element("div").expect("div");
+    document
+        .body()
+        .expect("body")
+        .append_child(&root)
+        .expect("append");
+    for cycle in 0..500 {
+        let app = yew::Renderer::<MountProbe>::with_root(root.clone()).render();
+        // Let some cycles reach the server and some not: both must clean up.
+        sleep(Duration::from_millis(if cycle % 10 == 0 { 30 } else { 1 })).await;
+        app.destroy();
+    }
+    wait_for_connections(0, Duration::from_secs(10)).await;
+    // Nothing left behind may reconnect: the count stays 0.
+    sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        open_connections().await,
+        0,
+        "a connection came back after every hook unmounted"
+    );
+}
+
+#[derive(Properties, PartialEq)]
+struct PresenceProbeProps {
+    id: AttrValue,
+}
+
+#[component]
+fn PresenceProbe(props: &PresenceProbeProps) -> Html {
+    let presence = realtime_hooks::use_presence(&ws_url("/ws/presence"));
+    html! {
+        <ul id={props.id.clone()} data-me={presence.me().unwrap_or_default()}>
+            { for presence.others().iter().map(|u| html! { <li>{ &u.user_id }</li> }) }
+        </ul>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn presence_shows_the_other_user_and_removes_them_when_they_leave() {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let mount = |id: &'static str| {
+        let root = document.create_element("div").expect("div");
+        document
+            .body()
+            .expect("body")
+            .append_child(&root)
+            .expect("append");
+        let app = yew::Renderer::<PresenceProbe>::with_root_and_props(
+            root.clone(),
+            PresenceProbeProps { id: id.into() },
+        )
+        .render();
+        (root, app)
+    };
+    let (root_a, app_a) = mount("presence-a");
+    let (root_b, app_b) = mount("presence-b");
+    let me = |root: &web_sys::Element| {
+        root.query_selector("ul")
+            .ok()
+            .flatten()
+            .and_then(|ul| ul.get_attribute("data-me"))
+            .unwrap_or_default()
+    };
+    let others = |root: &web_sys::Element| -> Vec<String> {
+        let list = root.query_selector_all("li").expect("li");
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .filter_map(|n| n.text_content())
+            .collect()
+    };
+    wait_for("both users to be welcomed", Duration::from_secs(5), || {
+        !me(&root_a).is_empty() && !me(&root_b).is_empty()
+    })
+    .await;
+    let b_id = me(&root_b);
+    wait_for("A to see B", Duration::from_secs(5), || {
+        others(&root_a).contains(&b_id)
+    })
+    .await;
+    app_b.destroy();
+    wait_for("A to see B leave", Duration::from_secs(5), || {
+        !others(&root_a).contains(&b_id)
+    })
+    .await;
+    app_a.destroy();
+    drop(root_b);
+}
+
+#[derive(Properties, PartialEq)]
+struct FeedProps {
+    url: AttrValue,
+}
+
+#[component]
+fn Feed(props: &FeedProps) -> Html {
+    let sse = realtime_hooks::use_event_source_with_options(
+        &props.url,
+        realtime_hooks::EventSourceOptions {
+            events: vec!["notification".into(), "reset".into()],
+            ..Default::default()
+        },
+    );
+    html! {
+        <ol id="feed" data-state={sse.state().label()}>
+            { for sse.events().iter().map(|e| html! { <li data-event={e.event.clone()}>{ &e.data }</li> }) }
+        </ol>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn sse_resume_after_a_dropped_stream_delivers_missed_events_exactly_once() {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let root = document.create_element("div").expect("div");
+    document
+        .body()
+        .expect("body")
+        .append_child(&root)
+        .expect("append");
+    let url = format!("{}/sse/notifications", server());
+    let app =
+        yew::Renderer::<Feed>::with_root_and_props(root.clone(), FeedProps { url: url.into() })
+            .render();
+    let state = |root: &web_sys::Element| {
+        root.query_selector("#feed")
+            .ok()
+            .flatten()
+            .and_then(|f| f.get_attribute("data-state"))
+            .unwrap_or_default()
+    };
+    let messages = |root: &web_sys::Element| -> Vec<String> {
+        let list = root
+            .query_selector_all("li[data-event=notification]")
+            .expect("li");
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .filter_map(|n| n.text_content())
+            .filter_map(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
+            .filter_map(|v| v["message"].as_str().map(str::to_owned))
+            .collect()
+    };
+    wait_for("the stream to open", Duration::from_secs(5), || {
+        state(&root) == "open"
+    })
+    .await;
+    post_json("/api/notifications", r#"{"message":"resume-1"}"#).await;
+    wait_for("the first notification", Duration::from_secs(5), || {
+        messages(&root).len() == 1
+    })
+    .await;
+    post_json("/api/test/drop-sse", "{}").await;
+    post_json("/api/notifications", r#"{"message":"resume-2"}"#).await;
+    post_json("/api/notifications", r#"{"message":"resume-3"}"#).await;
+    wait_for(
+        "the missed notifications after the reconnect",
+        Duration::from_secs(10),
+        || messages(&root).len() >= 3,
+    )
+    .await;
+    sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        messages(&root),
+        vec!["resume-1", "resume-2", "resume-3"],
+        "each exactly once, in order"
+    );
+    assert!(
+        root.query_selector("li[data-event=reset]")
+            .ok()
+            .flatten()
+            .is_none(),
+        "no reset within one run"
+    );
+    app.destroy();
+}

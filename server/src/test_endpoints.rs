@@ -2,12 +2,14 @@
 //! `--test-endpoints`; never on by default.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
@@ -31,6 +33,22 @@ pub fn routes() -> Router<SharedState> {
             "/api/test/inject",
             post(inject).layer(DefaultBodyLimit::max(INJECT_BODY_LIMIT)),
         )
+        .route("/ws/test/silent", get(silent))
+}
+
+/// How long a silent socket is held before the server lets it go.
+pub const SILENT_HOLD: Duration = Duration::from_secs(60);
+
+/// A WebSocket that opens and then never reads or writes: to the client it looks exactly like a
+/// frozen server (pings unanswered), so heartbeat dead-link detection can be tested.
+async fn silent(ws: WebSocketUpgrade, State(state): State<SharedState>) -> Response {
+    ws.on_upgrade(move |socket| async move {
+        let _held = socket;
+        tokio::select! {
+            () = state.shutdown.cancelled() => {}
+            () = tokio::time::sleep(SILENT_HOLD) => {}
+        }
+    })
 }
 
 /// Ends every open SSE stream; answers `{dropped}`, the number of streams that were open.
