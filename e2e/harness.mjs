@@ -28,6 +28,11 @@ const { chromium } = requireTool('playwright-core');
 
 export { sleep };
 
+/** Resolves with `value` after `ms`, without keeping the process alive (for Promise.race). */
+function deadline(ms, value) {
+  return new Promise((done) => setTimeout(() => done(value), ms).unref());
+}
+
 /** A required environment variable, or a message saying to use e2e/run.sh. */
 export function env(name) {
   const value = process.env[name];
@@ -137,7 +142,7 @@ async function spawnServer(server, { timeoutMs = 20000 } = {}) {
   const outcome = await Promise.race([
     listening,
     exited.then((e) => ({ exit: e })),
-    sleep(timeoutMs).then(() => ({ timeout: true })),
+    deadline(timeoutMs, { timeout: true }),
   ]);
   if (outcome.timeout) {
     await stopServer(server);
@@ -167,7 +172,7 @@ export async function stopServer(server) {
   if (!server?.child || !live.has(server)) return server?.exitStatus;
   if (server.frozen) thaw(server);
   signalGroup(server, 'SIGTERM');
-  const status = await Promise.race([server.exited, sleep(8000).then(() => null)]);
+  const status = await Promise.race([server.exited, deadline(8000, null)]);
   if (status === null) {
     signalGroup(server, 'SIGKILL');
     server.exitStatus = await server.exited;
@@ -444,6 +449,12 @@ export async function waitForMessage(user, text, timeoutMs = 5000) {
     text,
     timeoutMs,
   );
+}
+
+/** Waits until the chat list holds exactly `texts`, in order. */
+export async function waitForMessages(user, texts, timeoutMs = 2000) {
+  return waitFor(`${user.label}'s chat list to be exactly ${short(texts)}`,
+    async () => JSON.stringify(await messageTexts(user.page)) === JSON.stringify(texts), { timeoutMs });
 }
 
 /** Parses the cursor's inline `left: X%; top: Y%`. */

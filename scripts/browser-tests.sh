@@ -11,13 +11,12 @@ trap stop_spawned EXIT INT TERM
 
 mkdir -p target/logs
 cargo build --quiet --offline -p realtime-server
-port=$(free_port)
-url=$(start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/logs/browser-tests-server.log \
-  --addr "127.0.0.1:$port" --test-endpoints --demo-interval-ms 0 --allowed-origins '*' \
-  --outbound-queue 20000 --sse-retry-ms 500)
-log "dev server at $url"
+start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/logs/browser-tests-server.log \
+  --addr 127.0.0.1:0 --test-endpoints --demo-interval-ms 0 --allowed-origins '*' \
+  --outbound-queue 20000 --sse-retry-ms 500
+log "dev server at $DEV_SERVER_URL"
 
-export REALTIME_TEST_SERVER=$url
+export REALTIME_TEST_SERVER=$DEV_SERVER_URL
 export CHROMEDRIVER=/usr/bin/chromedriver
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=120

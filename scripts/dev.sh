@@ -17,9 +17,9 @@ if [ -d server ]; then
   port_in_use 8081 && die "port 8081 (the dev server, see Trunk.toml) is taken by another process"
   log "building the dev server"
   cargo build --quiet -p realtime-server
-  server_url=$(start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/dev-server.log \
-    --addr 127.0.0.1:8081 --allowed-origins "http://127.0.0.1:$page_port,http://localhost:$page_port")
-  log "dev server on $server_url (log: target/dev-server.log)"
+  start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/dev-server.log \
+    --addr 127.0.0.1:8081 --allowed-origins "http://127.0.0.1:$page_port,http://localhost:$page_port"
+  log "dev server on $DEV_SERVER_URL (log: target/dev-server.log)"
 fi
 log "building the app with trunk (first build takes a few minutes)"
 spawn target/trunk-serve.log trunk serve --port "$page_port" --address 127.0.0.1 >/dev/null

@@ -21,13 +21,13 @@ wait_http() {
   done
 }
 
-# Processes started with `spawn` are stopped (whole process group) when the script exits.
+# Processes started with `spawn` are stopped (whole process group) when the script exits; call
+# it directly, not in $(...), or the parent never learns the pid.
 SPAWNED=()
 spawn() {
   local logfile=$1; shift
   setsid "$@" >"$logfile" 2>&1 &
   SPAWNED+=("$!")
-  echo "$!"
 }
 stop_spawned() {
   local pid
@@ -41,18 +41,20 @@ stop_spawned() {
   SPAWNED=()
 }
 
-# start_dev_server BIN LOGFILE ARGS...: starts the dev server on the address in ARGS and waits for
-# its "listening on URL" line; prints the URL.
+# start_dev_server BIN LOGFILE ARGS...: starts the dev server on the address in ARGS, waits for
+# its "listening on URL" line and sets DEV_SERVER_URL. Call it directly, not in $(...): a
+# subshell would lose the process from SPAWNED, and nothing would stop it at exit.
 start_dev_server() {
   local bin=$1 logfile=$2; shift 2
   local out="$logfile.stdout"
   setsid "$bin" "$@" >"$out" 2>"$logfile" &
-  SPAWNED+=("$!")
+  local pid=$!
+  SPAWNED+=("$pid")
   local start=$SECONDS
   until grep -q '^listening on ' "$out" 2>/dev/null; do
-    kill -0 "$!" 2>/dev/null || { cat "$logfile" >&2; die "dev server exited during start"; }
+    kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "dev server exited during start"; }
     (( SECONDS - start < 30 )) || die "waited 30s for the dev server to listen"
     sleep 0.1
   done
-  sed -n 's/^listening on //p' "$out" | head -1
+  DEV_SERVER_URL=$(sed -n 's/^listening on //p' "$out" | head -1)
 }

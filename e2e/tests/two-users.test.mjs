@@ -44,11 +44,15 @@ test('1. chat: A sends, B sees it within 1 s; B replies, A sees it', { timeout: 
     await sendChat(b, reply);
     await waitForMessage(a, reply, 1000);
     t.diagnostic(`B → A in ${Date.now() - replied} ms`);
-    // Both see the same conversation, in order, with the right authors.
+    // Both see the same conversation, in order, with the right authors (each user's own message
+    // comes back as the server's echo, so wait for it too).
+    const want = [['Ada', hello], ['Grace', reply]];
     for (const user of [a, b]) {
-      const lines = await user.page.evaluate(() => [...document.querySelectorAll('.messages li.message')]
-        .map((li) => [li.querySelector('.author')?.textContent, li.querySelector('.text')?.textContent]));
-      assert.deepEqual(lines, [['Ada', hello], ['Grace', reply]], `${user.label}'s message list`);
+      await waitFor(`${user.label}'s message list to be ${JSON.stringify(want)}`, async () => {
+        const lines = await user.page.evaluate(() => [...document.querySelectorAll('.messages li.message')]
+          .map((li) => [li.querySelector('.author')?.textContent, li.querySelector('.text')?.textContent]));
+        return JSON.stringify(lines) === JSON.stringify(want);
+      }, { timeoutMs: 2000 });
     }
     assert.equal(await a.page.locator('.messages li.message.mine .text').textContent(), hello, "A's own message is marked mine");
   });

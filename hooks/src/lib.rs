@@ -17,6 +17,8 @@
 //! Pure decisions live in [`core`] (plain Rust, unit-tested natively); the hooks are wiring.
 //! Nothing here panics on network input, logs per message, or leaks a closure.
 
+#![warn(missing_docs)]
+
 pub mod browser;
 pub mod connection;
 pub mod core;

@@ -247,6 +247,19 @@ pub fn RealtimeProvider(props: &RealtimeProviderProps) -> Html {
 }
 
 /// The registry of the nearest [`RealtimeProvider`], if any.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::use_connection_registry;
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn LiveCount() -> Html {
+///     let registry = use_connection_registry();
+///     let live = registry.map_or(0, |r| r.live_connections());
+///     html! { <span>{ format!("{live} live connections") }</span> }
+/// }
+/// ```
 #[hook]
 pub fn use_connection_registry() -> Option<ConnectionRegistry> {
     use_context::<ConnectionRegistry>()
@@ -256,6 +269,25 @@ pub fn use_connection_registry() -> Option<ConnectionRegistry> {
 /// when there is one, private otherwise; connected on mount, released on unmount.
 ///
 /// Options are read when the connection is created; change the endpoint to start over.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_connection, WebSocketOptions};
+/// use realtime_hooks::core::outbox::SendPolicy;
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Raw() -> Html {
+///     // The engine itself: listen with `on_frame`, send with `send_text_with`.
+///     let conn = use_connection("/ws/chat", WebSocketOptions { manual: true, ..Default::default() });
+///     let onclick = {
+///         let conn = conn.clone();
+///         Callback::from(move |_| conn.open())
+///     };
+///     let _ = conn.send_text_with(r#"{"type":"message","text":"queued until open"}"#.into(), &SendPolicy::Keep);
+///     html! { <button {onclick}>{ format!("Connect ({})", conn.status().state.label()) }</button> }
+/// }
+/// ```
 #[hook]
 pub fn use_connection(endpoint: &str, options: WebSocketOptions) -> Connection {
     let registry = use_connection_registry();

@@ -32,6 +32,20 @@ impl Redraw {
 }
 
 /// Returns a [`Redraw`] for the calling component.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::redraw::use_redraw;
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Ticker() -> Html {
+///     let redraw = use_redraw();
+///     // However many times this runs in one frame, the component renders once.
+///     let onclick = Callback::from(move |_| (0..100).for_each(|_| redraw.request()));
+///     html! { <button {onclick}>{ "Redraw" }</button> }
+/// }
+/// ```
 #[hook]
 pub fn use_redraw() -> Redraw {
     let update = use_force_update();

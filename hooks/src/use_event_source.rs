@@ -384,6 +384,19 @@ impl UseEventSourceHandle {
 }
 
 /// An SSE stream from `url` listening to unnamed (`message`) events.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::use_event_source;
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Ticker() -> Html {
+///     let sse = use_event_source("/sse/ticks");
+///     let last = sse.events().latest().map(|e| e.data.clone()).unwrap_or_default();
+///     html! { <p>{ format!("{} — last id {:?}: {last}", sse.state().label(), sse.last_event_id()) }</p> }
+/// }
+/// ```
 #[hook]
 pub fn use_event_source(url: &str) -> UseEventSourceHandle {
     use_event_source_with_options(url, EventSourceOptions::default())

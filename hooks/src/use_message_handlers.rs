@@ -188,6 +188,27 @@ pub fn use_message_handlers(url: &str) -> UseMessageHandlersHandle {
 }
 
 /// Per-type handlers with options (`history` is unused here: handlers keep what they need).
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_message_handlers_with_options, use_on, UseWebSocketOptions, WebSocketOptions};
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Errors() -> Html {
+///     let options = UseWebSocketOptions {
+///         connection: WebSocketOptions { queue_capacity: 10, ..Default::default() },
+///         ..Default::default()
+///     };
+///     let ws = use_message_handlers_with_options("/ws/typed-chat", options);
+///     let last = use_state(String::new);
+///     {
+///         let last = last.clone();
+///         use_on(&ws, "error", move |v| last.set(v["message"].as_str().unwrap_or_default().to_owned()));
+///     }
+///     html! { <p>{ (*last).clone() }</p> }
+/// }
+/// ```
 #[hook]
 pub fn use_message_handlers_with_options(
     url: &str,
@@ -211,6 +232,23 @@ pub fn use_message_handlers_with_options(
 
 /// Subscribes `handler` to `kind` on `ws` while the calling component is mounted; the latest
 /// `handler` is always the one called (no stale closures).
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_message_handlers, use_on};
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Typing() -> Html {
+///     let ws = use_message_handlers("/ws/typed-chat");
+///     let typing = use_state(|| false);
+///     {
+///         let typing = typing.clone();
+///         use_on(&ws, "typing", move |v| typing.set(v["isTyping"].as_bool().unwrap_or(false)));
+///     }
+///     html! { <p>{ if *typing { "someone is typing…" } else { "" } }</p> }
+/// }
+/// ```
 #[hook]
 pub fn use_on<F>(ws: &UseMessageHandlersHandle, kind: &str, handler: F)
 where

@@ -156,6 +156,27 @@ pub fn use_presence(url: &str) -> UsePresenceHandle {
 }
 
 /// Presence with options (TTL, cursor rate, connection).
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_presence_with_options, PresenceOptions};
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Board() -> Html {
+///     // A shorter TTL and 10 cursor sends a second.
+///     let presence = use_presence_with_options("/ws/presence", PresenceOptions {
+///         ttl_ms: 10_000,
+///         cursor_interval_ms: 100,
+///         ..Default::default()
+///     });
+///     let onmousemove = {
+///         let presence = presence.clone();
+///         Callback::from(move |e: MouseEvent| presence.update_cursor(e.client_x().into(), e.client_y().into()))
+///     };
+///     html! { <div {onmousemove}>{ format!("{} here", presence.users().len()) }</div> }
+/// }
+/// ```
 #[hook]
 pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePresenceHandle {
     let conn = use_connection(url, options.connection);

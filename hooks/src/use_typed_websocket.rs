@@ -180,6 +180,28 @@ where
 }
 
 /// A typed WebSocket with options (history bounds the decoded messages).
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_typed_websocket_with_options, UseWebSocketOptions};
+/// use serde::{Deserialize, Serialize};
+/// use yew::prelude::*;
+///
+/// #[derive(Serialize)]
+/// #[serde(tag = "type", rename_all = "camelCase")]
+/// enum Out { Message { text: String } }
+///
+/// #[derive(Deserialize)]
+/// #[serde(tag = "type", rename_all = "camelCase")]
+/// enum In { Message { text: String } }
+///
+/// #[component]
+/// fn Last50() -> Html {
+///     // Keep only the last 50 decoded messages.
+///     let ws = use_typed_websocket_with_options::<In, Out>("/ws/chat", UseWebSocketOptions { history: 50, ..Default::default() });
+///     html! { <ul>{ for ws.messages().iter().map(|In::Message { text }| html! { <li>{ text }</li> }) }</ul> }
+/// }
+/// ```
 #[hook]
 pub fn use_typed_websocket_with_options<In, Out>(
     url: &str,

@@ -154,6 +154,27 @@ pub fn use_websocket(url: &str) -> UseWebSocketHandle {
 
 /// A WebSocket to `url`: connects on mount, closes on unmount, re-renders at most once per
 /// animation frame however many frames arrive.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::{use_websocket_with_options, UseWebSocketOptions, WebSocketOptions};
+/// use realtime_hooks::core::backoff::ReconnectPolicy;
+/// use yew::prelude::*;
+///
+/// #[component]
+/// fn Ticker() -> Html {
+///     // Give up after 5 attempts; keep the last 100 frames.
+///     let ws = use_websocket_with_options("wss://example.com/ticks", UseWebSocketOptions {
+///         connection: WebSocketOptions {
+///             reconnect: Some(ReconnectPolicy { max_attempts: Some(5), ..Default::default() }),
+///             ..Default::default()
+///         },
+///         history: 100,
+///     });
+///     let status = ws.status();
+///     html! { <p>{ format!("{} (attempt {}, {} queued)", status.state.label(), status.attempt, status.queued) }</p> }
+/// }
+/// ```
 #[hook]
 pub fn use_websocket_with_options(url: &str, options: UseWebSocketOptions) -> UseWebSocketHandle {
     let conn = use_connection(url, options.connection);

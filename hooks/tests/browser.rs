@@ -665,3 +665,36 @@ async fn sse_resume_after_a_dropped_stream_delivers_missed_events_exactly_once()
     );
     app.destroy();
 }
+
+#[component]
+fn SharedPair() -> Html {
+    html! {
+        <realtime_hooks::RealtimeProvider>
+            <MountProbe />
+            <MountProbe />
+            <MountProbe />
+        </realtime_hooks::RealtimeProvider>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn components_under_a_provider_share_one_connection_closed_with_the_last() {
+    wait_for_connections(0, Duration::from_secs(5)).await;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let root = document.create_element("div").expect("div");
+    document
+        .body()
+        .expect("body")
+        .append_child(&root)
+        .expect("append");
+    let app = yew::Renderer::<SharedPair>::with_root(root.clone()).render();
+    wait_for("the shared socket to open", Duration::from_secs(5), || {
+        root.text_content().is_some_and(|t| t == "openopenopen")
+    })
+    .await;
+    assert_eq!(open_connections().await, 1, "three users, one socket");
+    app.destroy();
+    wait_for_connections(0, Duration::from_secs(5)).await;
+}

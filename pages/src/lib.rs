@@ -4,6 +4,8 @@
 //! that take data and `on_*` callbacks and know nothing about sockets. Every text that comes from
 //! the network is rendered as text (Yew escapes it), never as HTML.
 
+#![warn(missing_docs)]
+
 pub mod chat;
 pub mod components;
 pub mod cursors;

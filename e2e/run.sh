@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# End-to-end suite (template only; never copied into generated apps): two users in headless Debian
+# Chromium (playwright-core from tools/node_modules) against an app freshly generated from this
+# template with the default answers, built by trunk and served by its own dev server.
+#
+#   e2e/run.sh                 everything (node's test runner prints the summary: "# pass N", "# fail N")
+#   e2e/run.sh e2e/tests/x.test.mjs   one file
+#
+# What it prepares (reused while newer than every template source, rebuilt otherwise):
+#   - the default-answers app: target/generated/yew-realtime-app (from scripts/template-tests.sh)
+#     if its dist/ is fresh, else its own copy in target/e2e/default-app/; the dist and the dev
+#     server binary are copied into target/e2e/ so a concurrent template-tests run cannot pull
+#     them away mid-suite;
+#   - the absolute-URL variant (scenario 9) in target/e2e/abs-app/, its endpoints pointing at a
+#     free non-default port recorded in target/e2e/abs-app/port (regenerated if that port is taken).
+# Artifacts: target/artifacts/e2e/ (screenshots of every scenario's pages, failures, server logs),
+# target/artifacts/screenshots/ (the four pages, light and dark). Needs scripts/setup.sh to have run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LOG_TAG=e2e
+source scripts/lib.sh
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# The generated apps' build cache (as in scripts/template-tests.sh), never the repo's own target/:
+# same-named packages from another path would stand in for each other there.
+export CARGO_TARGET_DIR="$root/target/apps"
+
+work="$root/target/e2e"
+artifacts="$root/target/artifacts/e2e"
+mkdir -p "$work/pids" "$work/bin" "$artifacts" "$root/target/artifacts/screenshots"
+
+[ -x /usr/bin/chromium ] || die "no /usr/bin/chromium: run scripts/setup.sh first"
+[ -f tools/node_modules/playwright-core/package.json ] || die "no playwright-core in tools/node_modules: run scripts/setup.sh first"
+command -v trunk >/dev/null && command -v cargo-generate >/dev/null || die "trunk/cargo-generate missing: run scripts/setup.sh first"
+
+# Servers started by the tests leave their pid here; whatever is still running at exit (a test
+# process killed mid-run) is stopped, and only if it really is a dev server we started.
+stop_leftovers() {
+  local f pid
+  for f in "$work"/pids/*; do
+    [ -e "$f" ] || continue
+    pid=$(basename "$f")
+    if grep -qa realtime-server "/proc/$pid/cmdline" 2>/dev/null; then
+      kill -CONT -- "-$pid" 2>/dev/null || true
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+  done
+}
+stop_leftovers
+trap stop_leftovers EXIT
+
+# Files whose change makes a generated app stale (what ends up in its wasm or its server).
+sources=(Cargo.toml Cargo.lock index.html Trunk.toml cargo-generate.toml hooks pages src server template tools/package.json)
+fresh() { # DIST: built after the last change to the template
+  [ -f "$1/index.html" ] && ls "$1"/*.wasm >/dev/null 2>&1 \
+    && [ -z "$(find "${sources[@]}" -newer "$1/index.html" -type f -print -quit)" ]
+}
+
+# cargo-generate reads the template from a snapshot of this working tree without the folders its
+# `ignore` list skips anyway (target/, .git, node_modules, dist): walking the repo's 10+ GB target/
+# takes it ~30 s, and fails outright when a concurrent cargo build removes files under it.
+snapshot_template() { # DIR
+  rm -rf "$1"
+  mkdir -p "$1"
+  tar --exclude=./target --exclude=./.git --exclude=./tools/node_modules --exclude=./dist \
+    --exclude=./artifacts -cf - . | tar -xf - -C "$1"
+}
+
+generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]
+  local dest=$1 name=$2 logfile=$3; shift 3
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  log "generating $name into ${dest#"$root"/} (log: ${logfile#"$root"/})"
+  snapshot_template "$work/template"
+  cargo generate --path "$work/template" --name "$name" --destination "$dest" --silent --vcs none "$@" >"$logfile" 2>&1 \
+    || { tail -30 "$logfile" >&2; die "cargo generate $name failed"; }
+  log "building $name with trunk (release; a minute or two)"
+  (cd "$dest/$name" && cargo fetch --quiet && trunk build --release --offline) >>"$logfile" 2>&1 \
+    || { tail -40 "$logfile" >&2; die "trunk build of $name failed"; }
+}
+
+# 1. The default-answers app and its dev server.
+app="$root/target/generated/yew-realtime-app"
+if ! fresh "$app/dist"; then
+  app="$work/default-app/yew-realtime-app"
+  fresh "$app/dist" || generate_and_build "$work/default-app" yew-realtime-app "$work/default-app.log"
+fi
+log "app: ${app#"$root"/}"
+log "building its dev server"
+(cd "$app" && cargo build --quiet --offline -p realtime-server) || die "building the dev server of ${app#"$root"/} failed"
+rm -rf "$work/dist-default"
+cp -r "$app/dist" "$work/dist-default"
+cp "$CARGO_TARGET_DIR/debug/realtime-server" "$work/bin/realtime-server.tmp"
+mv -f "$work/bin/realtime-server.tmp" "$work/bin/realtime-server"
+
+# 2. The variant with absolute endpoint URLs on a non-default port (no dev server of its own).
+abs="$work/abs-app"
+port_free() { python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' "$1" 2>/dev/null; }
+abs_port=$(cat "$abs/port" 2>/dev/null || true)
+if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app/dist" || ! port_free "$abs_port"; then
+  abs_port=$(free_port)
+  while [ "$abs_port" = 8081 ]; do abs_port=$(free_port); done
+  generate_and_build "$abs" e2e-abs-app "$work/abs-app.log" \
+    -d "chat_ws_url=ws://127.0.0.1:$abs_port/ws/chat" \
+    -d "typed_chat_ws_url=ws://127.0.0.1:$abs_port/ws/typed-chat" \
+    -d "notifications_sse_url=http://127.0.0.1:$abs_port/sse/notifications" \
+    -d "presence_ws_url=ws://127.0.0.1:$abs_port/ws/presence" \
+    -d dev_server=false
+  echo "$abs_port" >"$abs/port"
+fi
+grep -q "chat: \"ws://127.0.0.1:$abs_port/ws/chat\"" "$abs/e2e-abs-app/src/config.rs" \
+  || die "the absolute-URL app's src/config.rs does not point at port $abs_port"
+log "absolute-URL app: ${abs#"$root"/}/e2e-abs-app, endpoints on 127.0.0.1:$abs_port"
+
+export E2E_SERVER_BIN="$work/bin/realtime-server"
+export E2E_APP_DIST="$work/dist-default"
+export E2E_ABS_DIST="$abs/e2e-abs-app/dist"
+export E2E_ABS_PORT="$abs_port"
+export E2E_PID_DIR="$work/pids"
+export E2E_ARTIFACTS="$artifacts"
+
+if [ $# -eq 0 ]; then set -- e2e/tests/; fi
+log "running: node --test --test-concurrency=1 $*"
+node --test --test-concurrency=1 "$@"

@@ -1,0 +1,64 @@
+// Scenario 9: an app generated with absolute endpoint URLs (ws://127.0.0.1:PORT/..., no dev
+// server) works for the chat scenario. Its pages come from a second server instance on another
+// port, so the page's origin differs from the WebSocket server's (loopback origins are allowed
+// by default, so no --allowed-origins flag).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  env, startServer, stopServer, launchBrowser, scene, waitForState, sendChat, waitForMessage,
+  getJson, waitForMessages,
+} from '../harness.mjs';
+
+let wsServer;
+let pageServer;
+let browser;
+const wsPort = Number(env('E2E_ABS_PORT'));
+
+before(async () => {
+  try {
+    wsServer = await startServer({ port: wsPort, staticDir: null, testEndpoints: false, label: 'abs-endpoints' });
+  } catch (e) {
+    throw new Error(`the absolute-URL app points at port ${wsPort}, but the dev server could not start there: ${e.message}`);
+  }
+  pageServer = await startServer({ staticDir: env('E2E_ABS_DIST'), testEndpoints: false, label: 'abs-pages' });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await stopServer(pageServer);
+  await stopServer(wsServer);
+});
+
+test('9. generation variant: absolute endpoint URLs on a non-default port, chat works both ways', { timeout: 60000 }, async (t) => {
+  assert.notEqual(wsPort, 8081, 'the variant uses a non-default port');
+  assert.notEqual(pageServer.port, wsPort, 'page origin and endpoint origin differ');
+  await scene(browser, 'absolute-urls-chat', async (s) => {
+    const a = await s.user('A', { baseUrl: pageServer.url, path: '/', name: 'Ada' });
+    const b = await s.user('B', { baseUrl: pageServer.url, path: '/', name: 'Grace' });
+    await waitForState(a, 'open');
+    await waitForState(b, 'open');
+    for (const user of [a, b]) {
+      assert.ok(user.sockets.length > 0, `${user.label} opened a WebSocket`);
+      for (const url of user.sockets) {
+        assert.ok(url.startsWith(`ws://127.0.0.1:${wsPort}/ws/chat`), `${user.label}'s WebSocket goes to the configured absolute URL, not the page's origin: ${url}`);
+      }
+    }
+    const health = await getJson(wsServer, '/healthz');
+    assert.ok(health.connections >= 2, `the endpoint server holds both connections (${JSON.stringify(health)})`);
+    assert.equal((await getJson(pageServer, '/healthz')).connections, 0, 'the page server holds none');
+
+    const hello = `Hello across origins ${Date.now()}`;
+    let sent = Date.now();
+    await sendChat(a, hello);
+    await waitForMessage(b, hello, 1000);
+    t.diagnostic(`A → B in ${Date.now() - sent} ms`);
+    const reply = `Received, Ada ${Date.now()}`;
+    sent = Date.now();
+    await sendChat(b, reply);
+    await waitForMessage(a, reply, 1000);
+    t.diagnostic(`B → A in ${Date.now() - sent} ms`);
+    for (const user of [a, b]) await waitForMessages(user, [hello, reply]);
+  });
+});
