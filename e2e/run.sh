@@ -27,6 +27,9 @@ export CARGO_TARGET_DIR="$root/target/apps"
 
 work="$root/target/e2e"
 artifacts="$root/target/artifacts/e2e"
+# Artifacts describe this run only.
+rm -rf "$artifacts"
+rm -f "$root"/target/artifacts/screenshots/{chat,typed-chat,notifications,cursors}-{light,dark}.png
 mkdir -p "$work/pids" "$work/bin" "$artifacts" "$root/target/artifacts/screenshots"
 
 [ -x /usr/bin/chromium ] || die "no /usr/bin/chromium: run scripts/setup.sh first"
@@ -47,8 +50,15 @@ stop_leftovers() {
     rm -f "$f"
   done
 }
+node_pid=
+cleanup() {
+  # The test runner runs in its own process group (below): end it, then any server it left.
+  [ -n "$node_pid" ] && kill -TERM -- "-$node_pid" 2>/dev/null
+  stop_leftovers
+}
 stop_leftovers
-trap stop_leftovers EXIT
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Files whose change makes a generated app stale (what ends up in its wasm or its server).
 sources=(Cargo.toml Cargo.lock index.html Trunk.toml cargo-generate.toml hooks pages src server template tools/package.json)
@@ -122,4 +132,11 @@ export E2E_ARTIFACTS="$artifacts"
 
 if [ $# -eq 0 ]; then set -- e2e/tests/; fi
 log "running: node --test --test-concurrency=1 $*"
-node --test --test-concurrency=1 "$@"
+# In the background and its own process group, so that INT/TERM reach the trap at once and the
+# cleanup can stop the runner, its test processes and their browsers together.
+setsid node --test --test-concurrency=1 "$@" &
+node_pid=$!
+rc=0
+wait "$node_pid" || rc=$?
+node_pid=
+exit "$rc"

@@ -70,5 +70,7 @@ log "3/3 a bad answer is refused with a clear message"
 if msg=$(generate bad_app -d chat_ws_url='ftp://x/y' 2>&1); then die "ftp:// endpoint was accepted"; fi
 grep -q "chat_ws_url" <<<"$msg" || { echo "$msg" >&2; die "the refusal does not name the placeholder"; }
 # cargo-generate creates the destination folder before running the pre hook; it must stay empty.
-[ -z "$(ls -A "$out/bad_app" "$out/bad-app" 2>/dev/null)" ] || die "a refused generation left files behind"
+if find "$out/bad_app" "$out/bad-app" -mindepth 1 2>/dev/null | grep -q .; then
+  die "a refused generation left files behind"
+fi
 log "template checks passed"

@@ -51,6 +51,7 @@ demo_smoke() {
 step "repo checks (fmt, clippy, native tests, release build)" scripts/check.sh
 step "browser tests (hooks vs real dev server, headless chromium)" scripts/browser-tests.sh
 step "template checks (generated apps)" scripts/template-tests.sh
+step "end-to-end suite (two users, restarts, frozen link, bad input)" e2e/run.sh
 step "demo command serves the app" demo_smoke
 
 log "wall time $((SECONDS - start))s"

@@ -154,7 +154,7 @@ test('4. cursors: B sees A\'s cursor where A points; it leaves when A closes the
   });
 });
 
-test('7. bad input: malformed JSON, an unknown type and a 1 MB frame; the chat stays usable', { timeout: 60000 }, async () => {
+test('7. bad input: malformed JSON, an unknown type and a 1 MB frame; the chat stays usable', { timeout: 60000 }, async (t) => {
   await scene(browser, 'bad-input', async (s) => {
     const [a, b] = await twoUsers(s, '/');
     const huge = JSON.stringify('x'.repeat(1024 * 1024 - 2)); // a JSON string, 1,048,576 characters
@@ -164,6 +164,8 @@ test('7. bad input: malformed JSON, an unknown type and a 1 MB frame; the chat s
       await waitForPage(user.page, `${user.label} to show p.inline-error counting 3 unreadable messages`,
         () => /^3 message\(s\) could not be shown/.test(document.querySelector('p.inline-error')?.textContent ?? ''), null, 5000);
     }
+    const shown = await a.page.locator('p.inline-error').textContent();
+    t.diagnostic(`A's p.inline-error is ${shown.length} characters long: ${JSON.stringify(shown.slice(0, 160))}…`);
     // Still usable, both ways, on the same connection.
     for (const user of [a, b]) assert.equal(await user.page.locator('.status .badge[data-state]').getAttribute('data-state'), 'open');
     const one = `still here ${Date.now()}`;
