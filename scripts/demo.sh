@@ -13,7 +13,8 @@ cargo fetch --quiet
 out="$root/target/generated"
 rm -rf "$out/demo"
 mkdir -p "$out"
-cargo generate --path "$root" --name demo --destination "$out" --silent --vcs none >&2
+snapshot_template "$root/target/template-snapshot"
+cargo generate --path "$root/target/template-snapshot" --name demo --destination "$out" --silent --vcs none >&2
 # Share the generated apps' build cache (see template-tests.sh): the demo compiles only what differs.
 export CARGO_TARGET_DIR="$root/target/apps"
 exec "$out/demo/scripts/dev.sh"

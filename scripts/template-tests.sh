@@ -17,9 +17,11 @@ out="$root/target/generated"
 rm -rf "$out"
 mkdir -p "$out"
 
+snapshot_template "$root/target/template-snapshot"
 generate() { # NAME ARGS...
   local name=$1; shift
-  cargo generate --path "$root" --name "$name" --destination "$out" --silent --vcs none "$@" >&2
+  cargo generate --path "$root/target/template-snapshot" --name "$name" --destination "$out" \
+    --silent --vcs none "$@" >&2
 }
 
 check_app() { # DIR
