@@ -368,6 +368,7 @@ export async function scene(browser, name, body) {
  * "timed out after Ns waiting for <what>".
  */
 export async function waitForPage(page, what, fn, arg = null, timeoutMs = 5000) {
+  timeoutMs = Math.max(1, Math.round(timeoutMs)); // 0 would mean "no limit" to Playwright
   try {
     const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 50 });
     const value = await handle.jsonValue().catch(() => true);
@@ -434,11 +435,13 @@ export function messageTexts(page) {
   return page.evaluate(() => [...document.querySelectorAll('.messages li.message .text')].map((e) => e.textContent));
 }
 
-/** Types into the chat input and presses Enter. */
+/** Types into the chat input and presses Enter; returns Date.now() from just before the Enter. */
 export async function sendChat(user, text) {
   const input = user.page.locator('#chat-input');
   await input.fill(text, { timeout: 5000 });
+  const pressedAt = Date.now();
   await input.press('Enter', { timeout: 5000 });
+  return pressedAt;
 }
 
 export async function waitForMessage(user, text, timeoutMs = 5000) {

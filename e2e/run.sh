@@ -58,13 +58,15 @@ cleanup() {
 }
 stop_leftovers
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Files whose change makes a generated app stale (what ends up in its wasm or its server).
 sources=(Cargo.toml Cargo.lock index.html Trunk.toml cargo-generate.toml hooks pages src server template tools/package.json)
-fresh() { # DIST: built after the last change to the template
-  [ -f "$1/index.html" ] && ls "$1"/*.wasm >/dev/null 2>&1 \
-    && [ -z "$(find "${sources[@]}" -newer "$1/index.html" -type f -print -quit)" ]
+fresh() { # APP: generated after the last change to the template, and built
+  [ -f "$1/Cargo.toml" ] && [ -f "$1/dist/index.html" ] && ls "$1"/dist/*.wasm >/dev/null 2>&1 \
+    && [ "$1/dist/index.html" -nt "$1/Cargo.toml" ] \
+    && [ -z "$(find "${sources[@]}" -newer "$1/Cargo.toml" -type f -print -quit)" ]
 }
 
 # cargo-generate reads the template from a snapshot of this working tree without the folders its
@@ -92,9 +94,9 @@ generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]
 
 # 1. The default-answers app and its dev server.
 app="$root/target/generated/yew-realtime-app"
-if ! fresh "$app/dist"; then
+if ! fresh "$app"; then
   app="$work/default-app/yew-realtime-app"
-  fresh "$app/dist" || generate_and_build "$work/default-app" yew-realtime-app "$work/default-app.log"
+  fresh "$app" || generate_and_build "$work/default-app" yew-realtime-app "$work/default-app.log"
 fi
 log "app: ${app#"$root"/}"
 log "building its dev server"
@@ -107,10 +109,19 @@ mv -f "$work/bin/realtime-server.tmp" "$work/bin/realtime-server"
 # 2. The variant with absolute endpoint URLs on a non-default port (no dev server of its own).
 abs="$work/abs-app"
 port_free() { python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' "$1" 2>/dev/null; }
+# The port is baked into the build, so it is picked below the kernel's ephemeral range (where
+# the browser's and node's own outgoing connections take their local ports) and away from 8081.
+pick_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 12000))
+    port_free "$p" && { echo "$p"; return; }
+  done
+  die "found no free port in 20000-31999"
+}
 abs_port=$(cat "$abs/port" 2>/dev/null || true)
-if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app/dist" || ! port_free "$abs_port"; then
-  abs_port=$(free_port)
-  while [ "$abs_port" = 8081 ]; do abs_port=$(free_port); done
+if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app" || ! port_free "$abs_port"; then
+  abs_port=$(pick_port)
   generate_and_build "$abs" e2e-abs-app "$work/abs-app.log" \
     -d "chat_ws_url=ws://127.0.0.1:$abs_port/ws/chat" \
     -d "typed_chat_ws_url=ws://127.0.0.1:$abs_port/ws/typed-chat" \

@@ -50,14 +50,12 @@ test('9. generation variant: absolute endpoint URLs on a non-default port, chat 
     assert.equal((await getJson(pageServer, '/healthz')).connections, 0, 'the page server holds none');
 
     const hello = `Hello across origins ${Date.now()}`;
-    let sent = Date.now();
-    await sendChat(a, hello);
-    await waitForMessage(b, hello, 1000);
+    let sent = await sendChat(a, hello);
+    await waitForMessage(b, hello, 1000 - (Date.now() - sent)); // 1 s from A's Enter
     t.diagnostic(`A → B in ${Date.now() - sent} ms`);
     const reply = `Received, Ada ${Date.now()}`;
-    sent = Date.now();
-    await sendChat(b, reply);
-    await waitForMessage(a, reply, 1000);
+    sent = await sendChat(b, reply);
+    await waitForMessage(a, reply, 1000 - (Date.now() - sent));
     t.diagnostic(`B → A in ${Date.now() - sent} ms`);
     for (const user of [a, b]) await waitForMessages(user, [hello, reply]);
   });

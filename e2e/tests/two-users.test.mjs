@@ -35,14 +35,12 @@ test('1. chat: A sends, B sees it within 1 s; B replies, A sees it', { timeout: 
   await scene(browser, 'chat', async (s) => {
     const [a, b] = await twoUsers(s, '/');
     const hello = `Hello from Ada ${Date.now()}`;
-    const sent = Date.now();
-    await sendChat(a, hello);
-    await waitForMessage(b, hello, 1000);
+    const sent = await sendChat(a, hello);
+    await waitForMessage(b, hello, 1000 - (Date.now() - sent)); // 1 s from A's Enter
     t.diagnostic(`A → B in ${Date.now() - sent} ms`);
     const reply = `Hi Ada, Grace here ${Date.now()}`;
-    const replied = Date.now();
-    await sendChat(b, reply);
-    await waitForMessage(a, reply, 1000);
+    const replied = await sendChat(b, reply);
+    await waitForMessage(a, reply, 1000 - (Date.now() - replied));
     t.diagnostic(`B → A in ${Date.now() - replied} ms`);
     // Both see the same conversation, in order, with the right authors (each user's own message
     // comes back as the server's echo, so wait for it too).
