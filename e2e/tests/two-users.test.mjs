@@ -164,6 +164,8 @@ test('7. bad input: malformed JSON, an unknown type and a 1 MB frame; the chat s
     }
     const shown = await a.page.locator('p.inline-error').textContent();
     t.diagnostic(`A's p.inline-error is ${shown.length} characters long: ${JSON.stringify(shown.slice(0, 160))}…`);
+    // Regression: serde's message used to quote the whole 1 MB frame and bury the page under it.
+    assert.ok(shown.length < 2000, `the error about a 1 MB frame is ${shown.length} characters long`);
     // Still usable, both ways, on the same connection.
     for (const user of [a, b]) assert.equal(await user.page.locator('.status .badge[data-state]').getAttribute('data-state'), 'open');
     const one = `still here ${Date.now()}`;

@@ -40,7 +40,8 @@ impl std::error::Error for DecodeError {}
 pub fn decode_frame<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeError> {
     match frame {
         Frame::Text(text) => serde_json::from_str(text).map_err(|e| DecodeError {
-            error: e.to_string(),
+            // serde quotes the offending value in full: a 1 MB frame must not become a 1 MB message.
+            error: truncate(&e.to_string(), 300),
             raw: truncate(text, 2048),
             len: text.len(),
         }),
@@ -52,7 +53,8 @@ pub fn decode_frame<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeErr
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
@@ -276,5 +278,10 @@ mod tests {
         let error = decode_frame::<ServerMessage>(&Frame::Text(huge.clone())).unwrap_err();
         assert_eq!(error.len, huge.len());
         assert!(error.raw.len() <= 2048 + '…'.len_utf8());
+        assert!(
+            error.error.len() <= 300 + '…'.len_utf8(),
+            "{} bytes of error text",
+            error.error.len()
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use realtime_hooks::core::heartbeat::HeartbeatPolicy;
 use realtime_hooks::core::presence::color_for;
+use realtime_hooks::use_typed_websocket::{decode_frame, truncate};
 use realtime_hooks::{use_websocket_with_options, Frame, UseWebSocketOptions, WebSocketOptions};
 use serde::Deserialize;
 use web_sys::HtmlInputElement;
@@ -55,27 +56,19 @@ enum Shown {
     Problem(String),
 }
 
-fn show(frame: &Frame, index: usize, me: Option<&str>) -> Shown {
-    let text = match frame {
-        Frame::Text(text) => text,
-        Frame::Binary(bytes) => {
-            return Shown::Problem(format!("unexpected binary frame ({} bytes)", bytes.len()))
-        }
-    };
-    match serde_json::from_str::<ChatIn>(text) {
+/// What to show for the frame at absolute position `seq` (stable across history eviction, so
+/// list keys never repeat, even when a restarted server reuses message ids).
+fn show(frame: &Frame, seq: u64, me: Option<&str>) -> Shown {
+    match decode_frame::<ChatIn>(frame) {
         Ok(ChatIn::Welcome { user_id, .. }) => Shown::Me(user_id),
         Ok(ChatIn::Message {
-            id,
             user_id,
             name,
             text,
             timestamp,
+            ..
         }) => Shown::Line(MessageLine {
-            key: if id > 0 {
-                format!("m{id}")
-            } else {
-                format!("i{index}")
-            },
+            key: format!("f{seq}"),
             author: if name.is_empty() {
                 user_id.clone()
             } else {
@@ -86,8 +79,10 @@ fn show(frame: &Frame, index: usize, me: Option<&str>) -> Shown {
             text,
             timestamp,
         }),
-        Ok(ChatIn::Error { message }) => Shown::Problem(format!("server: {message}")),
-        Err(e) => Shown::Problem(format!("unreadable message ({} bytes): {e}", text.len())),
+        Ok(ChatIn::Error { message }) => {
+            Shown::Problem(format!("server: {}", truncate(&message, 300)))
+        }
+        Err(e) => Shown::Problem(format!("unreadable message: {e}")),
     }
 }
 
@@ -114,13 +109,16 @@ pub fn ChatPage(props: &PageProps) -> Html {
     let mut me: Option<String> = None;
     let mut lines = Vec::new();
     let mut problems = Vec::new();
-    for (index, frame) in ws.messages().iter().enumerate() {
-        match show(frame, index, me.as_deref()) {
+    let history = ws.messages();
+    let first_seq = history.received() - history.len() as u64;
+    for (index, frame) in history.iter().enumerate() {
+        match show(frame, first_seq + index as u64, me.as_deref()) {
             Shown::Line(line) => lines.push(line),
             Shown::Me(id) => me = Some(id),
             Shown::Problem(p) => problems.push(p),
         }
     }
+    drop(history);
     let send = {
         let (ws, input) = (ws.clone(), input.clone());
         Callback::from(move |_: ()| {

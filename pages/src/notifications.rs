@@ -79,6 +79,7 @@ pub fn NotificationsPage(props: &PageProps) -> Html {
                 }
                 { for feed.iter().map(|n| html! {
                     <li key={n.id.clone()} class={classes!("notification", level_class(&n.level))} data-id={n.id.clone()}>
+                        <span class="level-tag">{ level_class(&n.level) }</span>
                         <strong>{ if n.title.is_empty() { "Notification" } else { &n.title } }</strong>
                         <span class="text">{ &n.message }</span>
                         <time>{ crate::clock(n.timestamp) }</time>
