@@ -55,4 +55,4 @@ if ! (cd "$root/tools" && node -e '
   log "installing node tools (binaryen, playwright-core)"
   (cd "$root/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-log "ready: $(trunk --version), $(cargo generate --version 2>/dev/null | head -1), wasm-bindgen $wb_version, $(chromium --version 2>/dev/null)"
+log "ready: $(trunk --version), cargo-generate $(cargo-generate --version 2>/dev/null | grep -oE "[0-9]+\.[0-9]+\.[0-9]+" | head -1), wasm-bindgen $wb_version, $(chromium --version 2>/dev/null)"
