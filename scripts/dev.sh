@@ -24,6 +24,11 @@ fi
 log "building the app with trunk (first build takes a few minutes)"
 spawn target/trunk-serve.log trunk serve --port "$page_port" --address 127.0.0.1 >/dev/null
 wait_http "http://127.0.0.1:$page_port/" 900
+# Print the URL only once it serves the built app (the page loads its wasm through a script).
+for _ in $(seq 120); do
+  curl -fsS "http://127.0.0.1:$page_port/" 2>/dev/null | grep -q '<script' && break
+  sleep 0.5
+done
 echo "yew-realtime is running: http://127.0.0.1:$page_port/"
 log "press Ctrl-C to stop (trunk log: target/trunk-serve.log)"
 wait

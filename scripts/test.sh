@@ -40,11 +40,18 @@ demo_smoke() {
     (( SECONDS - start_wait < 900 )) || { log "waited 900s for the demo URL"; kill -TERM -- "-$pid"; return 1; }
     sleep 1
   done
-  local ok=0
-  curl -fsS "$url" | grep -q '<script' && curl -fsS "${url}typed-chat" | grep -q '<script' \
-    && curl -fsS "http://127.0.0.1:8081/healthz" >/dev/null || ok=1
+  # Trunk may rebuild once right after it starts serving (its watcher sees the first build's
+  # Cargo.lock update) and swap dist/ meanwhile: give the checks a bounded 30 s to hold.
+  local ok=1 until_s=$((SECONDS + 30))
+  while (( SECONDS < until_s )); do
+    if curl -fsS "$url" | grep -q '<script' && curl -fsS "${url}typed-chat" | grep -q '<script' \
+        && curl -fsS "http://127.0.0.1:8081/healthz" | grep -q '"ok"'; then
+      ok=0; break
+    fi
+    sleep 1
+  done
   kill -TERM -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  [ $ok = 0 ] && log "demo served $url"
+  if [ $ok = 0 ]; then log "demo served $url"; else log "the demo at $url did not serve the app for 30 s"; fi
   return $ok
 }
 
