@@ -69,16 +69,7 @@ fresh() { # APP: generated after the last change to the template, and built
     && [ -z "$(find "${sources[@]}" -newer "$1/Cargo.toml" -type f -print -quit)" ]
 }
 
-# cargo-generate reads the template from a snapshot of this working tree without the folders its
-# `ignore` list skips anyway (target/, .git, node_modules, dist): walking the repo's 10+ GB target/
-# takes it ~30 s, and fails outright when a concurrent cargo build removes files under it.
-snapshot_template() { # DIR
-  rm -rf "$1"
-  mkdir -p "$1"
-  tar --exclude=./target --exclude=./.git --exclude=./tools/node_modules --exclude=./dist \
-    --exclude=./artifacts -cf - . | tar -xf - -C "$1"
-}
-
+# cargo-generate reads the template from a snapshot without target/ (snapshot_template, scripts/lib.sh).
 generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]
   local dest=$1 name=$2 logfile=$3; shift 3
   rm -rf "$dest"

@@ -2,7 +2,7 @@
 //! place so the rest of the crate reads as plain logic.
 
 use gloo_events::EventListener;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Milliseconds since the Unix epoch (`Date.now()`), for timestamps shown to people.
 pub fn wall_clock_ms() -> f64 {
@@ -28,22 +28,11 @@ pub fn page_origin() -> Result<String, String> {
 
 /// A readable message from a thrown JS value.
 pub fn describe_js_error(value: &JsValue) -> String {
-    if let Some(error) = value.dyn_ref_error() {
-        return error;
-    }
-    value.as_string().unwrap_or_else(|| format!("{value:?}"))
-}
-
-trait DynRefError {
-    fn dyn_ref_error(&self) -> Option<String>;
-}
-
-impl DynRefError for JsValue {
-    fn dyn_ref_error(&self) -> Option<String> {
-        use wasm_bindgen::JsCast;
-        self.dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-    }
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
 }
 
 /// Listens for the moments a link may have died unnoticed: the page becomes visible again, or the

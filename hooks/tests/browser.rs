@@ -33,6 +33,20 @@ fn ws_url(path: &str) -> String {
     format!("{}{path}", server().replacen("http", "ws", 1))
 }
 
+/// A fresh `<div>` appended to the test page's body, to mount a component into.
+fn new_root() -> web_sys::Element {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let root = document.create_element("div").expect("div");
+    document
+        .body()
+        .expect("body")
+        .append_child(&root)
+        .expect("append");
+    root
+}
+
 /// Polls `check` every 20 ms for up to `limit`; panics naming what it waited for.
 async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let mut waited = Duration::ZERO;
@@ -265,15 +279,7 @@ fn ChatProbe() -> Html {
 
 #[wasm_bindgen_test]
 async fn use_websocket_renders_received_messages_as_text() {
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
-    let root = document.create_element("div").expect("div");
-    document
-        .body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
+    let root = new_root();
     let app = yew::Renderer::<ChatProbe>::with_root(root.clone()).render();
     wait_for(
         "the hook's own message to render",
@@ -395,15 +401,7 @@ fn BurstProbe() -> Html {
 
 #[wasm_bindgen_test]
 async fn a_burst_of_10000_frames_loses_none_keeps_history_bounded_and_renders_coalesced() {
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
-    let root = document.create_element("div").expect("div");
-    document
-        .body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
+    let root = new_root();
     let app = yew::Renderer::<BurstProbe>::with_root(root.clone()).render();
     let handle = || BURST_HANDLE.with(|h| h.borrow().clone()).expect("rendered");
     wait_for("the burst probe to connect", Duration::from_secs(5), || {
@@ -485,15 +483,7 @@ fn MountProbe() -> Html {
 #[wasm_bindgen_test]
 async fn mount_unmount_500_times_leaves_no_open_connection_and_nothing_reconnects() {
     wait_for_connections(0, Duration::from_secs(5)).await;
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
-    let root = document.create_element("div").expect("div");
-    document
-        .body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
+    let root = new_root();
     for cycle in 0..500 {
         let app = yew::Renderer::<MountProbe>::with_root(root.clone()).render();
         // Let some cycles reach the server and some not: both must clean up.
@@ -527,16 +517,8 @@ fn PresenceProbe(props: &PresenceProbeProps) -> Html {
 
 #[wasm_bindgen_test]
 async fn presence_shows_the_other_user_and_removes_them_when_they_leave() {
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
     let mount = |id: &'static str| {
-        let root = document.create_element("div").expect("div");
-        document
-            .body()
-            .expect("body")
-            .append_child(&root)
-            .expect("append");
+        let root = new_root();
         let app = yew::Renderer::<PresenceProbe>::with_root_and_props(
             root.clone(),
             PresenceProbeProps { id: id.into() },
@@ -601,15 +583,7 @@ fn Feed(props: &FeedProps) -> Html {
 
 #[wasm_bindgen_test]
 async fn sse_resume_after_a_dropped_stream_delivers_missed_events_exactly_once() {
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
-    let root = document.create_element("div").expect("div");
-    document
-        .body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
+    let root = new_root();
     let url = format!("{}/sse/notifications", server());
     let app =
         yew::Renderer::<Feed>::with_root_and_props(root.clone(), FeedProps { url: url.into() })
@@ -680,15 +654,7 @@ fn SharedPair() -> Html {
 #[wasm_bindgen_test]
 async fn components_under_a_provider_share_one_connection_closed_with_the_last() {
     wait_for_connections(0, Duration::from_secs(5)).await;
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
-    let root = document.create_element("div").expect("div");
-    document
-        .body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
+    let root = new_root();
     let app = yew::Renderer::<SharedPair>::with_root(root.clone()).render();
     wait_for("the shared socket to open", Duration::from_secs(5), || {
         root.text_content().is_some_and(|t| t == "openopenopen")
