@@ -1,0 +1,191 @@
+// Browser parts of the benchmark (run by scripts/bench.sh, which starts the servers):
+//   node bench/browser.mjs ingest  URL OUT.json   ingest page (bench/ingest) served at URL
+//   node bench/browser.mjs cursors URL OUT.json   the generated app served at URL (its dev server)
+// Debian's headless Chromium through tools/node_modules/playwright-core (never a downloaded
+// browser); every wait is bounded. Knobs (environment): BENCH_REPS (5), BENCH_INGEST_SIZES
+// ("10000,100000"), BENCH_SEED_BUDGET_S (60), BENCH_PEERS (50), BENCH_PEER_HZ (20),
+// BENCH_FRAME_SECONDS (10).
+
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const { chromium } = createRequire(join(root, 'tools/package.json'))('playwright-core');
+const WebSocket = createRequire(join(here, 'package.json'))('ws');
+
+const num = (name, fallback) => Number(process.env[name] || fallback);
+const REPS = num('BENCH_REPS', 5);
+
+async function launch() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    timeout: 60000,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
+}
+
+/** Resolves with `value` after `ms` without keeping the process alive. */
+const deadline = (ms, value) => new Promise((done) => setTimeout(() => done(value), ms).unref());
+
+/** Polls `check` (a page function) until truthy or `ms` passes; returns the value or null. */
+async function poll(page, check, ms, arg) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // A page whose main thread is busy answers late: each evaluation is bounded too.
+    const value = await Promise.race([page.evaluate(check, arg).catch(() => null), deadline(Math.max(100, end - Date.now()), null)]);
+    if (value) return value;
+    await sleep(50);
+  }
+  return null;
+}
+
+/** One ingest run in a fresh browser context; returns its figures. */
+async function ingestOnce(browser, url, mode, n, budgetMs) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${url}/?mode=${mode}`, { timeout: 30000 });
+    if (!(await poll(page, () => window.__bench && window.__bench.ready, 15000))) {
+      throw new Error(`${mode}: page never connected`);
+    }
+    await page.evaluate((count) => { window.__bench.start(count).catch((e) => { window.__bench.error = String(e); }); }, n);
+    const result = await poll(page, () => window.__bench.result || (window.__bench.error && { error: window.__bench.error }), budgetMs);
+    if (result && result.error) throw new Error(`${mode}: ${result.error}`);
+    if (!result) {
+      const received = await Promise.race([page.evaluate(() => window.__bench.received), deadline(2000, null)]);
+      return { mode, n, finished: false, budgetS: budgetMs / 1000, received };
+    }
+    // Anything still arriving after "done" would be duplicates; anything missing is lost.
+    await sleep(300);
+    const received = await page.evaluate(() => window.__bench.received);
+    return { mode, n, finished: true, ms: result.ms, renders: result.renders, frames: result.frames, received, lost: Math.max(0, n - received) };
+  } finally {
+    await Promise.race([context.close(), deadline(10000)]);
+  }
+}
+
+async function ingest(url, out) {
+  const sizes = (process.env.BENCH_INGEST_SIZES || '10000,100000').split(',').map(Number);
+  const seedBudget = num('BENCH_SEED_BUDGET_S', 60) * 1000;
+  const browser = await launch();
+  const runs = [];
+  try {
+    for (const n of sizes) {
+      for (const mode of ['raw', 'hook', 'seed']) {
+        for (let rep = 1; rep <= REPS; rep++) {
+          const budget = mode === 'seed' ? seedBudget : 120000;
+          const r = await ingestOnce(browser, url, mode, n, budget);
+          r.rep = rep;
+          runs.push(r);
+          const what = r.finished
+            ? `${r.ms.toFixed(0)} ms, ${r.renders} renders / ${r.frames} frames, lost ${r.lost}`
+            : `unfinished after ${r.budgetS} s (${r.received} rendered)`;
+          console.error(`[bench] ingest ${n} ${mode} #${rep}: ${what}`);
+          // The seed pattern is quadratic: once it misses the budget, more reps only burn time.
+          if (!r.finished) break;
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  writeFileSync(out, JSON.stringify({ runs }, null, 1));
+}
+
+/** 50 peers moving on /ws/presence at 20 Hz while the cursors page's frame times are recorded. */
+async function cursors(url, out) {
+  const peers = num('BENCH_PEERS', 50);
+  const hz = num('BENCH_PEER_HZ', 20);
+  const seconds = num('BENCH_FRAME_SECONDS', 10);
+  const wsUrl = url.replace(/^http/, 'ws');
+  const sockets = [];
+  let sent = 0;
+  for (let i = 0; i < peers; i++) {
+    const ws = new WebSocket(`${wsUrl}/ws/presence?name=peer${i}`);
+    await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
+    sockets.push(ws);
+  }
+  // Each peer circles the board on its own phase, 20 updates a second, staggered.
+  const started = Date.now();
+  const timers = sockets.map((ws, i) => {
+    const tick = () => {
+      const t = (Date.now() - started) / 1000;
+      const a = t * 1.3 + (i * 2 * Math.PI) / peers;
+      const cursor = { x: 0.5 + 0.4 * Math.cos(a), y: 0.5 + 0.4 * Math.sin(a * 1.1) };
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify({ type: 'presence:update', cursor }));
+        sent += 1;
+      }
+    };
+    let timer;
+    setTimeout(() => { timer = setInterval(tick, 1000 / hz); tick(); }, (i * 1000) / hz / peers);
+    return () => clearInterval(timer);
+  });
+  const browser = await launch();
+  const runs = [];
+  try {
+    for (let rep = 1; rep <= REPS; rep++) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      await page.goto(`${url}/cursors?name=viewer`, { timeout: 30000 });
+      if (process.env.BENCH_EXTRA_CSS) await page.addStyleTag({ content: process.env.BENCH_EXTRA_CSS });
+      const all = await poll(page, (count) => document.querySelectorAll('.board .cursor').length >= count, 20000, peers);
+      if (!all) throw new Error(`the cursors page never showed ${peers} cursors`);
+      // Main-thread work over the window (CDP Performance metrics), besides the frame intervals.
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Performance.enable');
+      const metric = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+      const before = await metric();
+      const deltas = await page.evaluate((ms) => new Promise((done) => {
+        const times = [];
+        const end = performance.now() + ms;
+        const frame = (t) => {
+          times.push(t);
+          if (t < end) requestAnimationFrame(frame);
+          else done(times.slice(1).map((x, i) => x - times[i]));
+        };
+        requestAnimationFrame(frame);
+      }), seconds * 1000);
+      const after = await metric();
+      const busy = (name) => ((after[name] - before[name]) * 1000) / Math.max(1, deltas.length);
+      const cursorsShown = await page.evaluate(() => document.querySelectorAll('.board .cursor').length);
+      await context.close();
+      const sorted = [...deltas].sort((a, b) => a - b);
+      const pct = (p) => sorted[Math.min(sorted.length - 1, Math.round((p / 100) * (sorted.length - 1)))];
+      // A delta of k frame budgets (16.7 ms at 60 Hz) means k - 1 frames were dropped.
+      const budget = 1000 / 60;
+      const dropped = deltas.reduce((sum, d) => sum + Math.max(0, Math.round(d / budget) - 1), 0);
+      const r = { rep, frames: deltas.length, p50: pct(50), p95: pct(95), p99: pct(99), max: sorted[sorted.length - 1], dropped, cursorsShown,
+        busyMsPerFrame: busy('TaskDuration'), scriptMsPerFrame: busy('ScriptDuration'),
+        styleLayoutMsPerFrame: busy('RecalcStyleDuration') + busy('LayoutDuration') };
+      runs.push(r);
+      console.error(`[bench] cursors #${rep}: ${r.frames} frames, p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} ms, dropped ${dropped}, main thread ${r.busyMsPerFrame.toFixed(2)} ms/frame`);
+    }
+  } finally {
+    timers.forEach((stop) => stop());
+    sockets.forEach((ws) => ws.close());
+    await browser.close();
+  }
+  writeFileSync(out, JSON.stringify({ peers, hz, seconds, updatesSent: sent, runs }, null, 1));
+}
+
+const [part, url, out] = process.argv.slice(2);
+if (!url || !out) {
+  console.error('usage: node bench/browser.mjs ingest|cursors URL OUT.json');
+  process.exit(2);
+}
+const parts = { ingest, cursors };
+if (!parts[part]) {
+  console.error(`unknown part ${part}`);
+  process.exit(2);
+}
+await parts[part](url, out);

@@ -1,0 +1,259 @@
+"""Turns target/bench/results/*.json into the benchmark table: printed, and written to
+docs/benchmarks.md with the machine description, the targets and bench/notes.md.
+
+    python3 bench/report.py RESULTS_DIR OUT.md PART...
+
+Parts not run in this invocation are taken from earlier results when present and marked with
+the time they were measured.
+"""
+
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+
+results, out, ran = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(name):
+    path = os.path.join(results, name)
+    if not os.path.exists(path):
+        return None, None
+    when = datetime.datetime.fromtimestamp(os.path.getmtime(path)).strftime("%Y-%m-%d %H:%M")
+    with open(path) as f:
+        if name.endswith(".jsonl"):
+            return [json.loads(line) for line in f if line.strip()], when
+        return json.load(f), when
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:  # noqa: BLE001 - a missing tool just leaves the field empty
+        return ""
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+            cpu = m.group(1) if m else ""
+    except OSError:
+        pass
+    ram = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+            ram = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    return [
+        ("CPU", cpu or platform.processor() or "unknown"),
+        ("cores available", str(os.cpu_count())),
+        ("RAM", ram),
+        ("OS", f"{platform.system()} {platform.release()}"),
+        ("rustc", sh("rustc -V")),
+        ("Chromium", sh("/usr/bin/chromium --version")),
+        ("Node", sh("node --version")),
+        ("date", datetime.datetime.now().strftime("%Y-%m-%d %H:%M %Z").strip()),
+    ]
+
+
+def spread(values, fmt="{:.0f}"):
+    """min / median / max."""
+    if not values:
+        return "—"
+    return "{} / {} / {}".format(fmt.format(min(values)), fmt.format(statistics.median(values)), fmt.format(max(values)))
+
+
+def table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def stamp(part, when):
+    return "" if part in ran else f" *(not re-run this time; measured {when})*"
+
+
+sections = []
+targets = []  # (target, figure, met: True/False/None)
+
+# -- 1. ingest ------------------------------------------------------------------------------
+ingest, when = load("ingest.json")
+if ingest:
+    runs = ingest["runs"]
+    sizes = sorted({r["n"] for r in runs})
+    rows = []
+    for n in sizes:
+        by = {m: [r for r in runs if r["n"] == n and r["mode"] == m] for m in ("raw", "hook", "seed")}
+        med = {}
+        for mode, label in (("raw", "(c) raw JS WebSocket + JSON.parse"), ("hook", "(a) our use_typed_websocket"),
+                            ("seed", "(b) seed pattern in Yew")):
+            rs = by[mode]
+            done = [r for r in rs if r["finished"]]
+            if done and len(done) == len(rs):
+                ms = [r["ms"] for r in done]
+                med[mode] = statistics.median(ms)
+                rows.append([f"{n:,}", label, len(rs), spread(ms), spread([r["renders"] for r in done]),
+                             spread([r["frames"] for r in done]), max(r["lost"] for r in done), ""])
+            elif rs:
+                r = next(r for r in rs if not r["finished"])
+                med[mode] = None
+                rows.append([f"{n:,}", label, len(rs), f"unfinished: > {r['budgetS'] * 1000:.0f} ({r['received']:,} of {n:,} rendered)",
+                             "—", "—", "—", "not done in budget"])
+        for row in rows:
+            if row[0] != f"{n:,}" or row[7]:
+                continue
+            mode = "raw" if "raw" in row[1] else "hook" if "hook" in row[1] else "seed"
+            if mode != "raw" and med.get(mode) and med.get("raw"):
+                row[7] = f"{med[mode] / med['raw']:.2f}× raw"
+            if mode == "hook" and med.get("hook"):
+                seed = med.get("seed")
+                if seed:
+                    row[7] += f"; {seed / med['hook']:.0f}× faster than seed"
+                elif "seed" in med:
+                    budget = next(r for r in by["seed"] if not r["finished"])["budgetS"] * 1000
+                    row[7] += f"; > {budget / med['hook']:.0f}× faster than seed"
+        if n == 10000 and med.get("hook") and med.get("raw"):
+            ratio = med["hook"] / med["raw"]
+            targets.append(("ingest 10k ≤ 1.5× raw JS", f"{ratio:.2f}×", ratio <= 1.5))
+            seed = med.get("seed")
+            if seed:
+                targets.append(("ingest 10k ≥ 20× faster than seed", f"{seed / med['hook']:.0f}×", seed / med["hook"] >= 20))
+            elif "seed" in med:
+                budget = next(r for r in by["seed"] if not r["finished"])["budgetS"] * 1000
+                targets.append(("ingest 10k ≥ 20× faster than seed", f"> {budget / med['hook']:.0f}× (seed unfinished)",
+                                budget / med["hook"] >= 20))
+            hooks = [r for r in by["hook"] if r["finished"]]
+            lost = max(r["lost"] for r in hooks)
+            over = [r for r in hooks if r["renders"] > r["frames"]]
+            targets.append(("ingest 10k: 0 lost", str(lost), lost == 0))
+            targets.append(("ingest 10k: renders ≤ frames elapsed",
+                            f"{len(hooks) - len(over)} of {len(hooks)} runs", not over))
+    sections.append((
+        "## 1. Ingest: a burst from the server to one page" + stamp("ingest", when),
+        "Time from firing the burst (the page's `POST /api/test/inject`; the dev server pushes every frame to the "
+        "page's `/ws/chat` socket) until the page has received all of them and the DOM shows the final state. "
+        "Same page, same server, fresh browser context per run. (a) and (c) keep/render the newest 500 "
+        "(the hook's default history) once per animation frame; (b) copies the whole list per message and "
+        "re-renders everything per message, as the seed does. min / median / max over the runs.\n\n"
+        + table(["messages", "variant", "runs", "time ms", "renders", "frames elapsed", "lost", "ratio (medians)"], rows)))
+
+# -- 2. bundle ------------------------------------------------------------------------------
+bundle, when = load("bundle.json")
+if bundle:
+    rows = []
+    for r in bundle["rows"]:
+        rows.append([r["label"], r["variant"], f"{r['wasm']['raw']:,}", f"{r['js']['raw']:,}",
+                     f"{r['total']['gzip'] / 1000:.1f} KB", f"{r['total']['brotli'] / 1000:.1f} KB"])
+        if r["label"].startswith("default") and "with" in r["variant"] and "without" not in r["variant"]:
+            kb = r["total"]["gzip"] / 1000
+            targets.append(("default app ≤ 130 KB gzip (wasm + js)", f"{kb:.1f} KB", kb <= 130))
+    sections.append((
+        "## 2. Bundle size" + stamp("bundle", when),
+        "Release build with the template's profile (`opt-level = \"z\"`, LTO, one codegen unit); "
+        "`.wasm` + wasm-bindgen `.js`; gzip -9 and brotli q11 (KB = 1,000 bytes). \"with wasm-opt\" is trunk's "
+        "output (`-Oz` from npm binaryen 132, as index.html asks); \"without\" is wasm-bindgen on cargo's own `.wasm`.\n\n"
+        + table(["app", "variant", "wasm bytes", "js bytes", "gzip (wasm + js)", "brotli (wasm + js)"], rows)))
+
+# -- 3. cursors -----------------------------------------------------------------------------
+cur, when = load("cursors.json")
+if cur:
+    runs = cur["runs"]
+    rows = [[len(runs), spread([r["frames"] for r in runs]), spread([r["p50"] for r in runs], "{:.1f}"),
+             spread([r["p95"] for r in runs], "{:.1f}"), spread([r["p99"] for r in runs], "{:.1f}"),
+             spread([r["max"] for r in runs], "{:.1f}"), spread([r["dropped"] for r in runs])]]
+    p95 = statistics.median(r["p95"] for r in runs)
+    targets.append(("cursors p95 frame ≤ 16 ms", f"{p95:.1f} ms (median of runs)", p95 <= 16.0 + 0.75))
+    sections.append((
+        "## 3. Frame time: the cursors page with simulated peers" + stamp("cursors", when),
+        f"The default generated app's `/cursors` page, {cur['peers']} peers (Node `ws` clients on `/ws/presence`) each "
+        f"moving at {cur['hz']} Hz, {cur['seconds']} s per run, frame times from `requestAnimationFrame` deltas in "
+        "headless Chromium (60 Hz, so 16.7 ms is one frame; a delta of k frames counts k − 1 dropped). "
+        "min / median / max over the runs.\n\n"
+        + table(["runs", "frames", "p50 ms", "p95 ms", "p99 ms", "max ms", "dropped frames"], rows)))
+
+# -- 4. fan-out -----------------------------------------------------------------------------
+fan, when = load("fanout.jsonl")
+if fan:
+    groups = {}
+    for r in fan:
+        server, clients, mode = r["label"].split("|")
+        groups.setdefault((server, int(clients)), {}).setdefault(mode, []).append(r)
+    servers = list(dict.fromkeys(k[0] for k in groups))
+    sizes = sorted({k[1] for k in groups})
+    rows = []
+    burst_med = {}
+    for clients in sizes:
+        for server in servers:
+            g = groups.get((server, clients))
+            if not g:
+                continue
+            burst = [r for r in g.get("burst", []) if "error" not in r]
+            paced = [r for r in g.get("paced", []) if "error" not in r]
+            errors = sum(1 for r in g.get("burst", []) + g.get("paced", []) if "error" in r)
+            rate = [r["msgs_per_s"] for r in burst]
+            burst_med[(server, clients)] = statistics.median(rate) if rate else None
+            lost = sum(r["expected"] - r["delivered"] for r in burst + paced)
+            offered = f"{paced[0]['rate']} msg/s × {clients}" if paced else "—"
+            rows.append([f"{clients:,}", server, spread(rate), offered,
+                         spread([r["p50_ms"] for r in paced], "{:.1f}"), spread([r["p99_ms"] for r in paced], "{:.1f}"),
+                         f"{lost:,}" + (f" ({errors} failed runs)" if errors else "")])
+        rows.append([f"{clients:,}", "dev server + Redis broker (2 instances)", "*not measured yet (issue #8)*", "", "", "", ""])
+    ours, node = "our dev server", "Node ws"
+    for clients in sizes:
+        a, b = burst_med.get((ours, clients)), burst_med.get((node, clients))
+        if a and b:
+            rows.append([f"{clients:,}", "**ratio** ours / Node ws", f"**{a / b:.2f}×**", "", "", "", ""])
+    if burst_med.get((ours, 1000)) and burst_med.get((node, 1000)):
+        ratio = burst_med[(ours, 1000)] / burst_med[(node, 1000)]
+        targets.append(("fan-out 1,000: ≥ 2× Node ws msg/s", f"{ratio:.2f}×", ratio >= 2))
+        paced = [r["p99_ms"] for r in groups[(ours, 1000)].get("paced", []) if "error" not in r]
+        if paced:
+            p99 = statistics.median(paced)
+            targets.append(("fan-out 1,000: p99 ≤ 25 ms", f"{p99:.1f} ms (median of runs, paced)", p99 <= 25))
+    sections.append((
+        "## 4. Server fan-out: one sender, everyone in one room" + stamp("fanout", when),
+        "The load generator (`server/examples/fanout_bench.rs --url …`) connects N clients to `/ws/typed-chat`, "
+        "joins one room, waits until every member has seen every join, then one member sends; every member "
+        "(the sender included) must receive every message. *Throughput*: a burst sent at once, deliveries/s "
+        "until the last member has the last message. *Latency*: a paced run offering 50,000 deliveries/s, "
+        "send → receipt per delivery. Same machine (load generator, server and nothing else share the cores), "
+        "same protocol subset; our server with its limits raised (`--max-connections 5000 --rate-per-sec 100000 "
+        "--rate-burst 100000 --outbound-queue 65536`), the Node server is `bench/node-ws/server.mjs` (npm `ws`). "
+        "min / median / max over the runs.\n\n"
+        + table(["clients", "server", "burst deliveries/s", "paced offer", "paced p50 ms", "paced p99 ms", "lost"], rows)))
+
+# -- 5. setup -------------------------------------------------------------------------------
+setup, when = load("setup.json")
+if setup:
+    fmt = lambda s: "—" if s is None else f"{s:.0f} s ({s / 60:.1f} min)"  # noqa: E731
+    sections.append((
+        "## 5. Setup: wall time of `scripts/test.sh`" + stamp("setup", when),
+        table(["cold", "warm", "where the figures come from"], [[fmt(setup["cold_s"]), fmt(setup["warm_s"]), setup["source"]]])))
+
+# -- output ---------------------------------------------------------------------------------
+mark = {True: "met", False: "**missed**", None: "?"}
+target_table = table(["target", "measured", ""], [[t, f, mark[m]] for t, f, m in targets])
+printed = "\n\n".join(f"{h}\n\n{b}" for h, b in sections) + "\n\n## Targets\n\n" + target_table + "\n"
+print(printed)
+
+notes_path = os.path.join(here, "notes.md")
+notes = open(notes_path).read().strip() if os.path.exists(notes_path) else ""
+doc = (
+    "# Benchmarks\n\n"
+    "Written by `scripts/bench.sh` (do not edit by hand; the notes come from `bench/notes.md`). "
+    "Every comparison below ran in the same invocation on the same machine.\n\n"
+    "## Machine\n\n" + table(["", ""], machine()) + "\n\n" + printed
+    + ("\n" + notes + "\n" if notes else "")
+)
+with open(out, "w") as f:
+    f.write(doc)
+print(f"wrote {out}")

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The benchmark (template only; not part of scripts/test.sh): ingest, bundle size, cursors frame
+# time, server fan-out and setup time, each next to its alternative, measured in this one run.
+# Prints the table and writes docs/benchmarks.md (with the machine description).
+#
+#   scripts/bench.sh                    everything (about 15-25 minutes on 2 cores, builds included)
+#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, ingest, cursors, setup
+#   BENCH_QUICK=1 scripts/bench.sh      2 repetitions, 10k ingest only, shorter runs (a smoke test)
+#
+# It installs what it needs on top of scripts/setup.sh (npm `ws` into bench/node_modules), builds
+# with the template's release profile, starts every server on a free loopback port and stops them
+# at exit. Every step is bounded by a timeout. Results: target/bench/results/*.json; logs:
+# target/bench/logs/. Cargo, trunk and wasm-bindgen run under `flock /tmp/yr-cargo.lock` (one
+# build at a time on a shared machine).
+#
+# Setup times (part "setup") are not measured here — that would mean running scripts/test.sh
+# twice. They come from BENCH_SETUP_COLD_S / BENCH_SETUP_WARM_S, else from target/bench/setup-times
+# (lines `cold=SECONDS`, `warm=SECONDS`, `source=TEXT`), else the last hand-measured figures; the
+# table says which.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+LOG_TAG=bench
+source scripts/lib.sh
+export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+work="$root/target/bench"
+results="$work/results"
+logs="$work/logs"
+mkdir -p "$results" "$logs"
+trap stop_spawned EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+quick=${BENCH_QUICK:-}
+export BENCH_REPS=${BENCH_REPS:-$([ -n "$quick" ] && echo 2 || echo 5)}
+if [ -n "$quick" ]; then
+  export BENCH_INGEST_SIZES=${BENCH_INGEST_SIZES:-10000} BENCH_SEED_BUDGET_S=${BENCH_SEED_BUDGET_S:-20}
+  export BENCH_FRAME_SECONDS=${BENCH_FRAME_SECONDS:-5}
+fi
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(bundle fanout ingest cursors setup)
+for p in "${parts[@]}"; do
+  case $p in bundle|fanout|ingest|cursors|setup) ;; *) die "unknown part '$p' (bundle fanout ingest cursors setup)" ;; esac
+done
+wants() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
+
+# One build at a time on this machine (BENCH_LOCK: another command that serialises builds).
+read -r -a lock_cmd <<<"${BENCH_LOCK:-flock /tmp/yr-cargo.lock}"
+locked() { "${lock_cmd[@]}" "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites (scripts/setup.sh installs all but `ws`)
+[ -x /usr/bin/chromium ] || die "no /usr/bin/chromium: run scripts/setup.sh first"
+[ -f tools/node_modules/playwright-core/package.json ] || die "no playwright-core: run scripts/setup.sh first"
+command -v wasm-opt >/dev/null || die "no wasm-opt (npm binaryen in tools/): run scripts/setup.sh first"
+for tool in trunk cargo-generate wasm-bindgen; do
+  command -v "$tool" >/dev/null || die "$tool missing: run scripts/setup.sh first"
+done
+ws_pinned=$(node -p "require('./bench/package.json').dependencies.ws")
+ws_have=$(node -p "try { require('./bench/node_modules/ws/package.json').version } catch { '' }")
+if [ "$ws_have" != "$ws_pinned" ]; then
+  log "installing npm ws@$ws_pinned into bench/node_modules"
+  timeout 300 npm install --prefix bench --no-audit --no-fund --loglevel=error >"$logs/npm.log" 2>&1 \
+    || { cat "$logs/npm.log" >&2; die "npm install --prefix bench failed"; }
+fi
+
+# 1,000 clients and a server on one machine: two descriptors per client plus slack.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4096 ] \
+  || die "ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)); the 1,000-client fan-out needs 4096"
+
+# ---------------------------------------------------------------------------------------------
+# Builds. The server and the load generator in the repo's target/; the apps in target/apps (the
+# generated apps' cache, as in template-tests.sh), all with the template's release profile.
+apps_target="$root/target/apps"
+server_bin="$root/target/release/realtime-server"
+loadgen="$root/target/release/examples/fanout_bench"
+
+build_server() {
+  log "building the dev server and the load generator (release)"
+  locked timeout 1200 cargo build --release --quiet -p realtime-server --bin realtime-server --example fanout_bench \
+    >"$logs/build-server.log" 2>&1 || { tail -30 "$logs/build-server.log" >&2; die "building the server failed"; }
+}
+
+# The default generated app: regenerated when any template source is newer than it.
+app="$work/app/yew-realtime-app"
+app_sources=(Cargo.toml Cargo.lock index.html Trunk.toml cargo-generate.toml hooks pages src server template)
+build_app() {
+  if [ -f "$app/dist/index.html" ] && [ -z "$(find "${app_sources[@]}" -newer "$app/dist/index.html" -type f -print -quit)" ]; then
+    log "default app: reusing ${app#"$root"/} (newer than every template source)"
+    return
+  fi
+  log "generating the default app into ${app#"$root"/}"
+  snapshot_template "$work/template"
+  rm -rf "$work/app" && mkdir -p "$work/app"
+  timeout 300 cargo generate --path "$work/template" --name yew-realtime-app --destination "$work/app" \
+    --silent --vcs none >"$logs/generate.log" 2>&1 || { tail -30 "$logs/generate.log" >&2; die "cargo generate failed"; }
+  log "building it with trunk (release)"
+  (cd "$app" && CARGO_TARGET_DIR="$apps_target" locked timeout 1800 sh -c 'cargo fetch --quiet && trunk build --release --offline') \
+    >"$logs/build-app.log" 2>&1 || { tail -40 "$logs/build-app.log" >&2; die "trunk build of the default app failed"; }
+}
+
+# A bench-only crate (bench/hello, bench/ingest): trunk build into target/bench/DIST.
+build_bench_crate() { # CRATE_DIR DIST_NAME
+  local dir=$1 dist="$work/$2"
+  if [ ! -f "$dir/Cargo.lock" ]; then
+    # Same dependency versions as the template (and no network): start from its lockfile.
+    cp Cargo.lock "$dir/Cargo.lock"
+  fi
+  log "building ${dir#"$root"/} with trunk (release)"
+  (cd "$dir" && CARGO_TARGET_DIR="$apps_target" locked timeout 1800 trunk build --release --offline --dist "$dist") \
+    >"$logs/build-$2.log" 2>&1 || { tail -40 "$logs/build-$2.log" >&2; die "trunk build of ${dir#"$root"/} failed"; }
+}
+
+wants fanout || wants ingest || wants cursors && build_server
+wants bundle || wants cursors && build_app
+wants bundle && build_bench_crate "$root/bench/hello" hello-dist
+wants ingest && build_bench_crate "$root/bench/ingest" ingest-dist
+
+# ---------------------------------------------------------------------------------------------
+# 2. Bundle: .wasm + .js, gzip -9 and brotli q11, with wasm-opt (trunk's output, -Oz as the
+# template's index.html asks) and without (wasm-bindgen on cargo's own .wasm).
+if wants bundle; then
+  log "bundle sizes"
+  rows=()
+  for entry in "default generated app:$app/dist:yew-realtime-app" "Yew hello world:$work/hello-dist:hello-bench"; do
+    IFS=: read -r label dist crate <<<"$entry"
+    raw="$apps_target/wasm32-unknown-unknown/release/$crate.wasm"
+    [ -f "$raw" ] || die "no $raw: the build did not leave cargo's wasm where expected"
+    noopt="$work/noopt/$crate"
+    rm -rf "$noopt" && mkdir -p "$noopt"
+    locked timeout 300 wasm-bindgen --target web --no-typescript --out-dir "$noopt" "$raw" \
+      || die "wasm-bindgen of $raw failed"
+    rows+=("$label|with wasm-opt -Oz|$(ls "$dist"/*.wasm)|$(ls "$dist"/*.js)")
+    rows+=("$label|without wasm-opt|$(ls "$noopt"/*.wasm)|$(ls "$noopt"/*.js)")
+  done
+  printf '%s\n' "${rows[@]}" | node bench/sizes.mjs >"$results/bundle.json"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 4. Fan-out: our dev server vs a Node `ws` server, same load generator, same machine.
+if wants fanout; then
+  reps=$BENCH_REPS
+  # Limits that would otherwise turn the benchmark into a test of themselves: connection cap,
+  # per-client rate limit, and a per-client queue that fits a burst.
+  server_flags=(--demo-interval-ms 0 --max-connections 5000 --rate-per-sec 100000 --rate-burst 100000
+    --outbound-queue 65536)
+  : >"$results/fanout.jsonl"
+  # Scenarios: clients, burst messages (throughput), paced messages at rate (latency). The paced
+  # rate offers 50,000 deliveries/s in both sizes: below what either server can deliver, so the
+  # latency is not queueing behind a backlog.
+  if [ -n "$quick" ]; then scenarios=("100 1000 500 500" "1000 100 100 50"); else scenarios=("100 2000 1500 500" "1000 200 150 50"); fi
+  run_loadgen() { # LABEL URLS SENDER_URL
+    local label=$1 urls=$2 sender=$3 s clients burst paced rate
+    for s in "${scenarios[@]}"; do
+      read -r clients burst paced rate <<<"$s"
+      log "fan-out: $label, $clients clients: burst of $burst, then $paced at $rate msg/s ($reps runs each)"
+      timeout 600 "$loadgen" --url "$urls" --sender-url "$sender" --clients "$clients" --messages "$burst" \
+        --reps "$reps" --label "$label|$clients|burst" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
+      grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
+      timeout 600 "$loadgen" --url "$urls" --sender-url "$sender" --clients "$clients" --messages "$paced" \
+        --rate "$rate" --reps "$reps" --label "$label|$clients|paced" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
+      grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
+    done
+  }
+  start_dev_server "$server_bin" "$logs/fanout-server.log" --addr 127.0.0.1:0 "${server_flags[@]}"
+  ours=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
+  run_loadgen "our dev server" "$ours" "$ours"
+  stop_spawned
+  start_dev_server node "$logs/fanout-node.log" bench/node-ws/server.mjs --port 0
+  node_url=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
+  run_loadgen "Node ws" "$node_url" "$node_url"
+  stop_spawned
+
+  # PLACEHOLDER (issue #8): dev server + Redis broker, 2 instances. Start two instances sharing
+  # one Redis here and call
+  #   run_loadgen "dev server + Redis broker (2 instances)" "$A,$B" "$A"
+  # (the sender on instance A, receivers round-robin over A and B). Until then the table shows a
+  # "not measured yet" row for it.
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 1. Ingest: a burst pushed by the dev server (/api/test/inject) to the bench page.
+if wants ingest; then
+  log "ingest: raw JS vs our hook vs the seed pattern (${BENCH_INGEST_SIZES:-10000,100000} messages, $BENCH_REPS runs)"
+  start_dev_server "$server_bin" "$logs/ingest-server.log" --addr 127.0.0.1:0 --demo-interval-ms 0 \
+    --test-endpoints --static-dir "$work/ingest-dist" --outbound-queue 250000
+  timeout 2400 node bench/browser.mjs ingest "$DEV_SERVER_URL" "$results/ingest.json" 2>&1 | tee "$logs/ingest.log" >&2 \
+    || die "the ingest benchmark failed (log: ${logs#"$root"/}/ingest.log)"
+  stop_spawned
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 3. Frame time: the default app's cursors page with simulated peers (default server limits).
+if wants cursors; then
+  log "cursors: ${BENCH_PEERS:-50} peers at ${BENCH_PEER_HZ:-20} Hz, ${BENCH_FRAME_SECONDS:-10} s per run"
+  start_dev_server "$server_bin" "$logs/cursors-server.log" --addr 127.0.0.1:0 --demo-interval-ms 0 \
+    --static-dir "$app/dist"
+  timeout 900 node bench/browser.mjs cursors "$DEV_SERVER_URL" "$results/cursors.json" 2>&1 | tee "$logs/cursors.log" >&2 \
+    || die "the cursors benchmark failed (log: ${logs#"$root"/}/cursors.log)"
+  stop_spawned
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 5. Setup time of scripts/test.sh: reported, not measured here (see the header).
+if wants setup; then
+  cold=${BENCH_SETUP_COLD_S:-} warm=${BENCH_SETUP_WARM_S:-} source=""
+  if [ -n "$cold$warm" ]; then
+    source="BENCH_SETUP_COLD_S/BENCH_SETUP_WARM_S given to this run"
+  elif [ -f "$work/setup-times" ]; then
+    cold=$(sed -n 's/^cold=//p' "$work/setup-times") warm=$(sed -n 's/^warm=//p' "$work/setup-times")
+    source=$(sed -n 's/^source=//p' "$work/setup-times")
+    source="target/bench/setup-times${source:+: $source}"
+  else
+    cold=680 warm=186 source="last measured by hand (not by this run): fresh clone with tools installed; tool installs on a bare machine add about 23 min"
+  fi
+  printf '{"cold_s": %s, "warm_s": %s, "source": %s}\n' "${cold:-null}" "${warm:-null}" \
+    "$(printf '%s' "$source" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >"$results/setup.json"
+fi
+
+# ---------------------------------------------------------------------------------------------
+python3 bench/report.py "$results" "$root/docs/benchmarks.md" "${parts[@]}"
