@@ -106,12 +106,12 @@ if ingest:
             elif rs:
                 r = next(r for r in rs if not r["finished"])
                 med[mode] = None
-                rows.append([f"{n:,}", label, len(rs), f"unfinished: > {r['budgetS'] * 1000:.0f} ({r['received']:,} of {n:,} rendered)",
+                rows.append([f"{n:,}", label, len(rs), f"unfinished: > {r['budgetS'] * 1000:.0f}" + (f" ({r['received']:,} of {n:,} rendered)" if r.get("received") is not None else " (page too busy to answer)"),
                              "—", "—", "—", "not done in budget"])
         for row in rows:
             if row[0] != f"{n:,}" or row[7]:
                 continue
-            mode = "raw" if "raw" in row[1] else "hook" if "hook" in row[1] else "seed"
+            mode = "raw" if "raw" in row[1] else "hook" if "our" in row[1] else "seed"
             if mode != "raw" and med.get(mode) and med.get("raw"):
                 row[7] = f"{med[mode] / med['raw']:.2f}× raw"
             if mode == "hook" and med.get("hook"):
