@@ -140,6 +140,17 @@ pub trait Broker: Send + Sync + 'static {
         envelope: Envelope,
     ) -> BoxFuture<'a, Result<(), BackendError>>;
 
+    /// Delivers `envelope` only to this instance's subscribers of `topic`: for frames every
+    /// instance produces by itself (the periodic presence snapshot), which would otherwise
+    /// arrive once per instance. Single-process brokers need not override it.
+    fn publish_local<'a>(
+        &'a self,
+        topic: &'a str,
+        envelope: Envelope,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        self.publish(topic, envelope)
+    }
+
     /// Starts delivering `topic` to `subscriber` until unsubscribed or its inbox is gone.
     fn subscribe<'a>(
         &'a self,
@@ -212,14 +223,26 @@ pub struct Replay {
     pub reset: Option<ResetReason>,
     /// Events to send now, oldest first.
     pub events: Vec<Notification>,
-    /// Newest sequence number at replay time; live events at or below it are duplicates.
-    pub newest_seq: u64,
+    /// Position of the newest event at replay time; live events at or below it are duplicates.
+    pub newest: EventPos,
 }
+
+/// Where an event sits in its log: ids compare by this, never as strings.
+/// `(seq, 0)` for the in-process log, `(ms, seq)` for a Redis stream id.
+pub type EventPos = (u64, u64);
 
 /// The bounded, per-run log of notifications that makes SSE resumable.
 pub trait EventLog: Send + Sync + 'static {
-    /// Identifies this server run; event ids are `<run>-<seq>`.
-    fn run_id(&self) -> &str;
+    /// The position of `id` if this log issued it (or could have), else `None`.
+    fn position(&self, id: &str) -> Option<EventPos>;
+
+    /// Whether [`EventLog::append`] also delivers the event to live streams (through the local
+    /// broker, topic [`crate::notifications::TOPIC`]), in log order. A shared log fed by several
+    /// instances does this so every instance sees every event exactly once and in order;
+    /// otherwise the caller publishes it.
+    fn delivers_live(&self) -> bool {
+        false
+    }
 
     /// Stores a notification and returns it with its id.
     fn append(&self, new: NewNotification) -> BoxFuture<'_, Result<Notification, BackendError>>;
@@ -240,6 +263,34 @@ pub struct Backend {
     pub presence: Arc<dyn PresenceStore>,
     /// Notification log.
     pub events: Arc<dyn EventLog>,
+    /// How healthy the shared services are (`/healthz`).
+    pub health: Arc<dyn BackendHealth>,
+    /// Appended to user ids (`u7` + tag) so ids stay unique across instances sharing a broker.
+    pub user_tag: Arc<str>,
+}
+
+/// What `/healthz` reports about the backend.
+pub trait BackendHealth: Send + Sync + 'static {
+    /// `true` while a shared service is unreachable and this instance serves only its own
+    /// clients.
+    fn degraded(&self) -> bool;
+
+    /// Details for `/healthz` (`kind`, `state`, and whatever else helps an operator).
+    fn report(&self) -> serde_json::Value;
+}
+
+/// The in-process backend is never degraded.
+#[derive(Debug, Default)]
+pub struct InProcessHealth;
+
+impl BackendHealth for InProcessHealth {
+    fn degraded(&self) -> bool {
+        false
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({ "kind": "in-process", "state": "ok" })
+    }
 }
 
 impl Backend {
@@ -249,6 +300,8 @@ impl Backend {
             broker: Arc::new(InProcessBroker::default()),
             presence: Arc::new(InProcessPresence::default()),
             events: Arc::new(InProcessEventLog::new(sse_buffer)),
+            health: Arc::new(InProcessHealth),
+            user_tag: Arc::from(""),
         }
     }
 }
@@ -266,7 +319,8 @@ impl InProcessBroker {
         topics.get(topic).map_or(0, Vec::len)
     }
 
-    fn publish_now(&self, topic: &str, envelope: &Envelope) {
+    /// Delivers `envelope` to this process's subscribers of `topic` right away.
+    pub fn publish_now(&self, topic: &str, envelope: &Envelope) {
         let mut dead = Vec::new();
         {
             // A poisoned lock only means another thread panicked mid-update of a plain map;
@@ -451,8 +505,11 @@ pub fn parse_event_id(id: &str) -> Option<(&str, u64)> {
 }
 
 impl EventLog for InProcessEventLog {
-    fn run_id(&self) -> &str {
-        &self.run_id
+    fn position(&self, id: &str) -> Option<EventPos> {
+        match parse_event_id(id) {
+            Some((run, seq)) if run == self.run_id => Some((seq, 0)),
+            _ => None,
+        }
     }
 
     fn append(&self, new: NewNotification) -> BoxFuture<'_, Result<Notification, BackendError>> {
@@ -491,17 +548,18 @@ fn plan_replay(
     last_event_id: Option<&str>,
 ) -> Replay {
     let everything = || buffer.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+    let newest = (newest_seq, 0);
     let Some(last) = last_event_id.map(str::trim).filter(|s| !s.is_empty()) else {
         return Replay {
             reset: None,
             events: Vec::new(),
-            newest_seq,
+            newest,
         };
     };
     let reset = |reason| Replay {
         reset: Some(reason),
         events: everything(),
-        newest_seq,
+        newest,
     };
     let seq = match parse_event_id(last) {
         Some((run, seq)) if run == run_id && seq <= newest_seq => seq,
@@ -520,7 +578,7 @@ fn plan_replay(
     Replay {
         reset: None,
         events,
-        newest_seq,
+        newest,
     }
 }
 
@@ -616,8 +674,8 @@ mod tests {
         let ids = |r: &Replay| r.events.iter().map(|n| n.id.clone()).collect::<Vec<_>>();
         let fresh = block(log.replay_after(None)).unwrap();
         assert_eq!(
-            (fresh.reset, fresh.events.len(), fresh.newest_seq),
-            (None, 0, 5)
+            (fresh.reset, fresh.events.len(), fresh.newest),
+            (None, 0, (5, 0))
         );
         let exact = block(log.replay_after(Some("run-2"))).unwrap();
         assert_eq!(

@@ -22,7 +22,7 @@ use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{
-    parse_event_id, BackendError, Broker, Envelope, NewNotification, Replay, Subscriber,
+    BackendError, Broker, Envelope, EventLog, EventPos, NewNotification, Replay, Subscriber,
 };
 use crate::protocol::{Level, Notification, MAX_TEXT_CHARS};
 use crate::state::{query_param, AppState, SharedState, SlotGuard};
@@ -38,6 +38,9 @@ pub async fn publish(state: &AppState, new: NewNotification) -> Result<Notificat
     // drops anything at or below the newest id it has sent.
     let _order = state.notification_order.lock().await;
     let notification = state.backend.events.append(new).await?;
+    if state.backend.events.delivers_live() {
+        return Ok(notification);
+    }
     let data = serde_json::to_string(&notification)?;
     state
         .backend
@@ -183,8 +186,8 @@ pub async fn stream(
         keepalive,
         shutdown: state.shutdown.clone(),
         generation: state.sse_generation.subscribe(),
-        run_id: state.backend.events.run_id().to_string(),
-        newest_sent: replay.newest_seq,
+        events: state.backend.events.clone(),
+        newest_sent: replay.newest,
         _open: OpenStream {
             count: state.sse_streams.clone(),
             _slot: slot,
@@ -241,8 +244,8 @@ struct SseStream {
     keepalive: Interval,
     shutdown: CancellationToken,
     generation: watch::Receiver<u64>,
-    run_id: String,
-    newest_sent: u64,
+    events: Arc<dyn EventLog>,
+    newest_sent: EventPos,
     _open: OpenStream,
     _subscription: Unsubscribe,
 }
@@ -266,24 +269,24 @@ impl SseStream {
             let Message::Text(data) = message else {
                 continue;
             };
-            let Some((id, seq)) = self.live_event(&data) else {
+            let Some((id, pos)) = self.live_event(&data) else {
                 continue;
             };
-            self.newest_sent = seq;
+            self.newest_sent = pos;
             self.keepalive.reset();
             return Some(render_event(&id, &data));
         }
     }
 
-    /// Id and sequence number of a live event, if it is new to this stream.
-    fn live_event(&self, data: &str) -> Option<(String, u64)> {
+    /// Id and log position of a live event, if it is new to this stream.
+    fn live_event(&self, data: &str) -> Option<(String, EventPos)> {
         #[derive(Deserialize)]
         struct IdOnly {
             id: String,
         }
         let parsed: IdOnly = serde_json::from_str(data).ok()?;
-        let (run, seq) = parse_event_id(&parsed.id)?;
-        (run == self.run_id && seq > self.newest_sent).then_some((parsed.id.clone(), seq))
+        let pos = self.events.position(&parsed.id)?;
+        (pos > self.newest_sent).then_some((parsed.id, pos))
     }
 }
 
@@ -408,7 +411,7 @@ mod tests {
         let replay = Replay {
             reset: Some(ResetReason::TooOld),
             events: vec![n],
-            newest_seq: 1,
+            newest: (1, 0),
         };
         let text: String = first_chunks(2000, Some("r-0"), &replay)
             .iter()

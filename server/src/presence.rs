@@ -144,9 +144,10 @@ pub async fn snapshot_loop(state: SharedState) {
         if live.is_empty() {
             continue;
         }
+        // Every instance sends the same shared snapshot to its own clients.
         let snapshot = ServerMsg::PresenceSnapshot { users: live };
         if let Err(e) = broker
-            .publish(&topic, Envelope::to_all(snapshot.to_json()))
+            .publish_local(&topic, Envelope::to_all(snapshot.to_json()))
             .await
         {
             tracing::warn!(error = %e, "presence snapshot publish failed");

@@ -4,7 +4,7 @@
 //! each failure maps onto the protocol's error codes (`malformed`, `unknown_type`, `invalid`)
 //! with a message naming the field, instead of serde's generic "data did not match" text.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Longest chat text accepted, in characters after trimming.
@@ -15,7 +15,7 @@ pub const MAX_ROOM_CHARS: usize = 32;
 pub const MAX_NAME_CHARS: usize = 32;
 
 /// A cursor position; the demo uses 0..1 board coordinates but any finite number is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
     /// Horizontal position.
     pub x: f64,
@@ -272,7 +272,7 @@ pub struct Member {
 }
 
 /// A presence entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Presence {
     /// Server-assigned user id.

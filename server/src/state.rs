@@ -66,7 +66,7 @@ impl AppState {
             .and_then(sanitize_name)
             .unwrap_or_else(|| format!("Guest {n}"));
         User {
-            id: format!("u{n}").into(),
+            id: format!("u{n}{}", self.backend.user_tag).into(),
             name: name.into(),
         }
     }
@@ -80,7 +80,7 @@ impl AppState {
 /// The identity of one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    /// Server-assigned id (`u<N>`).
+    /// Server-assigned id (`u<N>`, plus `@<instance>` with a shared broker).
     pub id: Arc<str>,
     /// Display name.
     pub name: Arc<str>,

@@ -114,7 +114,7 @@ async fn sigterm_closes_sockets_with_1001_ends_sse_and_exits_0() {
     assert_eq!(health.status, 200);
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
-        json!({"status":"ok","connections":0})
+        json!({"status":"ok","connections":0,"broker":{"kind":"in-process","state":"ok"}})
     );
 
     let mut chat = try_connect(&format!("ws://{addr}/ws/chat"), None)

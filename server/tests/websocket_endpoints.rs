@@ -533,7 +533,7 @@ async fn healthz_answers_200_with_status_ok_and_counts_open_connections() {
     assert_eq!(head.status, 200);
     assert_eq!(
         serde_json::from_slice::<Value>(&body).unwrap(),
-        json!({"status":"ok","connections":0})
+        json!({"status":"ok","connections":0,"broker":{"kind":"in-process","state":"ok"}})
     );
     assert_eq!(head.header("content-type"), Some("application/json"));
 
