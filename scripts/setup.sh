@@ -39,11 +39,19 @@ wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); prin
 [ -n "$wb_version" ] || { log "cannot read the wasm-bindgen version from Cargo.lock"; exit 1; }
 cargo_tool wasm-bindgen wasm-bindgen-cli "$wb_version"
 
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  log "installing Debian chromium and chromium-driver"
+# Debian packages: the browser for the browser tests; redis-server and nginx for the
+# dev server's scale-out tests (server/tests/redis.rs starts its own on free loopback ports;
+# the packages' own services are not used).
+apt_missing=()
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
+command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx-light)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${apt_missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
 # Node tools live in tools/node_modules; scripts put tools/node_modules/.bin on PATH.
@@ -55,4 +63,4 @@ if ! (cd "$root/tools" && node -e '
   log "installing node tools (binaryen, playwright-core)"
   (cd "$root/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-log "ready: $(trunk --version), cargo-generate $(cargo-generate --version 2>/dev/null | grep -oE "[0-9]+\.[0-9]+\.[0-9]+" | head -1), wasm-bindgen $wb_version, $(chromium --version 2>/dev/null)"
+log "ready: $(trunk --version), $(redis-server --version | cut -d' ' -f1-3), cargo-generate $(cargo-generate --version 2>/dev/null | grep -oE "[0-9]+\.[0-9]+\.[0-9]+" | head -1), wasm-bindgen $wb_version, $(chromium --version 2>/dev/null)"

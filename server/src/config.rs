@@ -74,6 +74,15 @@ pub struct Config {
     /// unknown paths so client-side routes load; the page then shares the server's origin.
     #[arg(long, env = "REALTIME_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
+
+    /// Share chat, presence and notifications with other instances through this Redis
+    /// (`redis://127.0.0.1:6379/0`); `REDIS_URL` is read too. Unset: everything in-process.
+    #[arg(long, env = "REALTIME_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so several apps can share one Redis.
+    #[arg(long, env = "REALTIME_REDIS_PREFIX", default_value = "realtime")]
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -94,6 +103,8 @@ impl Default for Config {
             demo_interval_ms: 5_000,
             test_endpoints: false,
             static_dir: None,
+            redis_url: None,
+            redis_prefix: "realtime".to_string(),
         }
     }
 }
@@ -112,6 +123,15 @@ impl Config {
     /// Interval of the demo generator, or `None` when it is off.
     pub fn demo_interval(&self) -> Option<Duration> {
         (self.demo_interval_ms > 0).then(|| Duration::from_millis(self.demo_interval_ms))
+    }
+
+    /// The Redis to share state through: `--redis-url`, `REALTIME_REDIS_URL`, else
+    /// `REDIS_URL` (the name most hosts and tools use); empty means none.
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis_url
+            .clone()
+            .or_else(|| std::env::var("REDIS_URL").ok())
+            .filter(|url| !url.trim().is_empty())
     }
 
     /// Outbound queue capacity; a zero-sized channel cannot exist, so at least 1.

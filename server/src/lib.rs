@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod origin;
 pub mod presence;
 pub mod protocol;
+pub mod redis_backend;
 pub mod state;
 pub mod static_files;
 pub mod test_endpoints;
@@ -47,6 +48,31 @@ pub async fn serve(
 ) -> io::Result<()> {
     let backend = Backend::in_process(config.sse_buffer);
     serve_with(config, backend, listener, shutdown).await
+}
+
+/// Runs the server with the backend its config asks for: Redis when a Redis URL is set
+/// ([`Config::redis_url`]), else in-process. The Redis tasks stop after the server does.
+pub async fn serve_configured(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let Some(url) = config.redis_url() else {
+        return serve(config, listener, shutdown).await;
+    };
+    let stop_backend = tokio_util::sync::CancellationToken::new();
+    let options = redis_backend::RedisOptions {
+        url,
+        prefix: config.redis_prefix.clone(),
+        stream_maxlen: config.sse_buffer,
+        presence_ttl: config.presence_ttl(),
+    };
+    let backend = redis_backend::connect(options, stop_backend.clone())
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("redis: {e}")))?;
+    let result = serve_with(config, backend, listener, shutdown).await;
+    stop_backend.cancel();
+    result
 }
 
 /// Runs the server on `listener` with a chosen backend until `shutdown` completes; then every
@@ -123,9 +149,16 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Liveness plus the open connection count (tests use it to prove unmounts close sockets).
+/// Liveness, the open connection count (tests use it to prove unmounts close sockets) and the
+/// backend's state. Always 200: a `degraded` instance still serves its own clients, so a load
+/// balancer should keep sending it traffic; operators alert on `status`.
 async fn healthz(
     axum::extract::State(state): axum::extract::State<SharedState>,
 ) -> axum::response::Response {
-    notifications::json_body(&json!({ "status": "ok", "connections": state.slots.open() }))
+    let health = &state.backend.health;
+    notifications::json_body(&json!({
+        "status": if health.degraded() { "degraded" } else { "ok" },
+        "connections": state.slots.open(),
+        "broker": health.report(),
+    }))
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use realtime_server::{serve, Config};
+use realtime_server::{serve_configured, Config};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -43,7 +43,7 @@ async fn run(config: Config) -> std::io::Result<()> {
         out.flush()?;
     }
     tracing::info!(%addr, "listening");
-    serve(config, listener, shutdown).await
+    serve_configured(config, listener, shutdown).await
 }
 
 /// `RUST_LOG` directives (`info`, `realtime_server=debug,tower=warn`), without regex support

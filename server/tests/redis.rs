@@ -1,0 +1,722 @@
+//! Scale-out through Redis: two real `realtime-server` processes sharing one real
+//! `redis-server` (Debian's, installed by `scripts/setup.sh`), each started here on a free
+//! loopback port and stopped at the end; plus nginx in front of both for the load-balancer
+//! example in `server/deploy/nginx.conf`. Every wait is bounded.
+//!
+//! Without `redis-server` (or nginx) on the machine these tests fail with a message saying how
+//! to install it; they are never skipped.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use tokio::time::{sleep, Instant};
+
+/// Waits on health states and on things that cross two processes and Redis.
+const SLOW_WAIT: Duration = Duration::from_secs(10);
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn find_binary(name: &str, extra: &[&str]) -> PathBuf {
+    let from_path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).map(|d| d.join(name)).collect())
+        .unwrap_or_default();
+    from_path
+        .into_iter()
+        .chain(extra.iter().map(PathBuf::from))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not installed: run scripts/setup.sh (Debian package for it)")
+        })
+}
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "realtime-{tag}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A child process stopped (and reaped) on drop, so nothing outlives a failed test.
+struct Proc(Option<Child>);
+
+/// nginx, stopped with SIGTERM on drop: a SIGKILLed master would leave its worker running.
+struct Nginx(Proc);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.0.signal("TERM");
+        let deadline = std::time::Instant::now() + WAIT;
+        while self.0.is_running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Proc {
+    fn signal(&mut self, signal: &str) {
+        if let Some(child) = self.0.as_ref() {
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
+    /// Sends `signal` and waits (bounded) for the exit.
+    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
+        self.signal(signal);
+        let mut child = self.0.take().expect("running");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process did not exit after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A `redis-server` on a free port with an append-only file, so a restart keeps the data
+/// (as a production Redis with persistence would).
+struct Redis {
+    port: u16,
+    dir: PathBuf,
+    proc: Proc,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = free_port();
+        let dir = scratch_dir("redis");
+        let proc = Self::spawn(port, &dir).await;
+        Redis { port, dir, proc }
+    }
+
+    async fn spawn(port: u16, dir: &Path) -> Proc {
+        let binary = find_binary("redis-server", &["/usr/bin/redis-server"]);
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--protected-mode", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--logfile", "redis.log"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let proc = Proc(Some(child));
+        let deadline = Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            sleep(Duration::from_millis(20)).await;
+        }
+        proc
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// SIGTERM: Redis flushes its append-only file and exits.
+    fn stop(&mut self) {
+        let status = self.proc.stop("TERM");
+        assert!(status.success(), "redis-server exit: {status}");
+    }
+
+    async fn restart(&mut self) {
+        self.proc = Self::spawn(self.port, &self.dir).await;
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        drop(self.proc.0.take().map(|mut c| {
+            let _ = c.kill();
+            c.wait()
+        }));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One `realtime-server` process using Redis.
+struct Instance {
+    addr: SocketAddr,
+    proc: Proc,
+}
+
+impl Instance {
+    fn start(redis_url: &str, prefix: &str, args: &[&str]) -> Instance {
+        Self::start_at(redis_url, prefix, "127.0.0.1:0", args)
+    }
+
+    fn start_at(redis_url: &str, prefix: &str, addr: &str, args: &[&str]) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-server"))
+            .args(["--addr", addr, "--demo-interval-ms", "0"])
+            .args(["--redis-prefix", prefix])
+            .args(args)
+            // The variable most hosts set; the flag form is covered by the config tests.
+            .env("REDIS_URL", redis_url)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn realtime-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let proc = Proc(Some(child));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(WAIT)
+            .expect("the server prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Instance { addr, proc }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    async fn health(&self) -> Value {
+        let (head, body) = http(self.addr, "GET", "/healthz", &[], b"").await;
+        assert_eq!(head.status, 200, "/healthz answers 200 even when degraded");
+        serde_json::from_slice(&body).expect("healthz JSON")
+    }
+
+    /// Waits until `/healthz` reports `status` (`ok` or `degraded`).
+    async fn wait_status(&self, status: &str) -> Value {
+        let deadline = Instant::now() + SLOW_WAIT;
+        loop {
+            let health = self.health().await;
+            if health["status"] == status {
+                return health;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "status never became {status}: {health}"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn ws(&self, path: &str) -> (Ws, Value) {
+        let mut ws = try_connect(&self.url(path), None).await.expect("connect");
+        let welcome = recv_json(&mut ws).await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (ws, welcome)
+    }
+}
+
+/// A prefix of its own per test, so tests sharing nothing also share no keys.
+fn prefix(test: &str) -> String {
+    format!("t{}-{test}", std::process::id())
+}
+
+/// Receives frames until one matches, failing after `SLOW_WAIT`.
+async fn recv_until(ws: &mut Ws, what: &str, mut matches: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + SLOW_WAIT;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, recv_json(ws))
+            .await
+            .unwrap_or_else(|_| panic!("never received {what}"));
+        if matches(&frame) {
+            return frame;
+        }
+    }
+}
+
+/// Chat texts arriving within `quiet` (the socket is otherwise idle).
+async fn chat_texts_within(ws: &mut Ws, quiet: Duration) -> Vec<String> {
+    let mut texts = Vec::new();
+    while let Ok(frame) = tokio::time::timeout(quiet, recv_json(ws)).await {
+        if frame["type"] == "message" {
+            texts.push(frame["text"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    texts
+}
+
+async fn post_notification(addr: SocketAddr, message: &str) -> (u16, Value) {
+    post_json(
+        addr,
+        "/api/notifications",
+        &json!({"title": "T", "message": message}),
+    )
+    .await
+}
+
+async fn next_notification(sse: &mut Sse) -> SseEvent {
+    tokio::time::timeout(SLOW_WAIT, sse.next_event())
+        .await
+        .expect("an SSE event in time")
+        .expect("the stream stays open")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_crosses_instances_through_redis() {
+    let redis = Redis::start().await;
+    let p = prefix("cross");
+    let one = Instance::start(&redis.url(), &p, &[]);
+    let two = Instance::start(&redis.url(), &p, &[]);
+    let health = one.wait_status("ok").await;
+    assert_eq!(health["broker"]["kind"], "redis", "{health}");
+    two.wait_status("ok").await;
+
+    // Chat: each side sees what the other sent.
+    let (mut a, a_welcome) = one.ws("/ws/chat?name=Ada").await;
+    let (mut b, b_welcome) = two.ws("/ws/chat?name=Grace").await;
+    assert_ne!(
+        a_welcome["userId"], b_welcome["userId"],
+        "user ids are unique across instances"
+    );
+    send_json(&mut b, json!({"type": "message", "text": "from two"})).await;
+    let got = recv_until(&mut a, "chat from instance 2", |f| f["type"] == "message").await;
+    assert_eq!(
+        (got["text"].as_str(), got["name"].as_str()),
+        (Some("from two"), Some("Grace"))
+    );
+    send_json(&mut a, json!({"type": "message", "text": "from one"})).await;
+    recv_until(&mut b, "chat from instance 1", |f| f["text"] == "from one").await;
+
+    // Typed chat: members across instances, joins, messages and typing.
+    let (mut ta, ta_welcome) = one.ws("/ws/typed-chat?name=Ada").await;
+    let (mut tb, tb_welcome) = two.ws("/ws/typed-chat?name=Grace").await;
+    send_json(&mut ta, json!({"type": "join", "room": "r"})).await;
+    recv_until(&mut ta, "joined", |f| f["type"] == "joined").await;
+    send_json(&mut tb, json!({"type": "join", "room": "r"})).await;
+    let joined = recv_until(&mut tb, "joined", |f| f["type"] == "joined").await;
+    assert_eq!(
+        joined["users"],
+        json!([ta_welcome["userId"], tb_welcome["userId"]]),
+        "the member list holds both instances' users in arrival order: {joined}"
+    );
+    let seen = recv_until(&mut ta, "user:joined", |f| f["type"] == "user:joined").await;
+    assert_eq!(seen["userId"], tb_welcome["userId"]);
+    send_json(
+        &mut tb,
+        json!({"type": "typing", "room": "r", "isTyping": true}),
+    )
+    .await;
+    let typing = recv_until(&mut ta, "typing", |f| f["type"] == "typing").await;
+    assert_eq!(typing["isTyping"], true);
+    send_json(
+        &mut tb,
+        json!({"type": "message", "room": "r", "text": "hi room"}),
+    )
+    .await;
+    recv_until(&mut ta, "room message", |f| f["text"] == "hi room").await;
+
+    // Presence: the snapshot lists users of both instances; moves and leaves cross too.
+    let (mut pa, pa_welcome) = one.ws("/ws/presence?name=Ada").await;
+    let (mut pb, pb_welcome) = two.ws("/ws/presence?name=Grace").await;
+    let snapshot = recv_until(&mut pb, "snapshot", |f| f["type"] == "presence:snapshot").await;
+    let ids: Vec<&Value> = snapshot["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| &u["userId"])
+        .collect();
+    assert!(
+        ids.contains(&&pa_welcome["userId"]) && ids.contains(&&pb_welcome["userId"]),
+        "{snapshot}"
+    );
+    recv_until(&mut pa, "presence:join", |f| {
+        f["type"] == "presence:join" && f["userId"] == pb_welcome["userId"]
+    })
+    .await;
+    send_json(
+        &mut pb,
+        json!({"type": "presence:update", "cursor": {"x": 0.25, "y": 0.75}}),
+    )
+    .await;
+    let moved = recv_until(&mut pa, "presence:update", |f| {
+        f["type"] == "presence:update"
+    })
+    .await;
+    assert_eq!(moved["cursor"], json!({"x": 0.25, "y": 0.75}));
+    close_ws(&mut pb).await;
+    recv_until(&mut pa, "presence:leave", |f| {
+        f["type"] == "presence:leave" && f["userId"] == pb_welcome["userId"]
+    })
+    .await;
+
+    // Notifications: posted on one instance, streamed by the other, id = Redis stream id.
+    let mut sse = Sse::connect(one.addr, "/sse/notifications", &[]).await;
+    let (status, posted) = post_notification(two.addr, "across").await;
+    assert_eq!(status, 202, "{posted}");
+    let event = next_notification(&mut sse).await;
+    assert_eq!(event.json()["message"], "across");
+    assert_eq!(event.id.as_deref(), posted["id"].as_str());
+    let id = event.id.unwrap_or_default();
+    assert!(
+        id.split_once('-')
+            .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok()),
+        "SSE ids are stream ids: {id}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_resumes_on_the_other_instance_and_after_restarting_both() {
+    let redis = Redis::start().await;
+    let p = prefix("resume");
+    let buffer = ["--sse-buffer", "4"];
+    let mut one = Instance::start(&redis.url(), &p, &buffer);
+    let mut two = Instance::start(&redis.url(), &p, &buffer);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+
+    let mut ids = Vec::new();
+    for i in 1..=3 {
+        let (status, posted) = post_notification(one.addr, &format!("n{i}")).await;
+        assert_eq!(status, 202);
+        ids.push(posted["id"].as_str().expect("id").to_string());
+    }
+    // Resume on instance 2 from the first: exactly the two missed, in order.
+    let mut sse = Sse::connect(
+        two.addr,
+        "/sse/notifications",
+        &[("Last-Event-ID", ids[0].as_str())],
+    )
+    .await;
+    for want in &ids[1..] {
+        let event = next_notification(&mut sse).await;
+        assert_eq!(
+            (event.event.as_deref(), event.id.as_ref()),
+            (Some("notification"), Some(want))
+        );
+    }
+    // A live one after the replay arrives once.
+    let (_, fourth) = post_notification(one.addr, "n4").await;
+    let live = next_notification(&mut sse).await;
+    assert_eq!(live.id.as_deref(), fourth["id"].as_str());
+    ids.push(live.id.unwrap_or_default());
+    drop(sse);
+
+    // Restart both instances: the stream lives in Redis, so resume still works.
+    assert!(one.proc.stop("TERM").success());
+    assert!(two.proc.stop("TERM").success());
+    let one = Instance::start(&redis.url(), &p, &buffer);
+    let two = Instance::start(&redis.url(), &p, &buffer);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+    let mut sse = Sse::connect(
+        one.addr,
+        "/sse/notifications",
+        &[("Last-Event-ID", ids[2].as_str())],
+    )
+    .await;
+    let event = next_notification(&mut sse).await;
+    assert_eq!(
+        (event.id.as_ref(), event.event.as_deref()),
+        (Some(&ids[3]), Some("notification")),
+        "exactly the one missed, no reset: {event:?}"
+    );
+    drop(sse);
+
+    // Two more overflow the 4-entry stream: resuming from the first id is too old.
+    for i in 5..=6 {
+        post_notification(two.addr, &format!("n{i}")).await;
+    }
+    let mut sse = Sse::connect(
+        two.addr,
+        "/sse/notifications",
+        &[("Last-Event-ID", ids[0].as_str())],
+    )
+    .await;
+    let reset = next_notification(&mut sse).await;
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    assert_eq!(reset.json()["reason"], "too_old");
+    let kept: Vec<String> = {
+        let mut kept = Vec::new();
+        for _ in 0..4 {
+            kept.push(
+                next_notification(&mut sse).await.json()["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+        kept
+    };
+    assert_eq!(kept, ["n3", "n4", "n5", "n6"]);
+    drop(sse);
+
+    // An id this stream never issued (from the future, or not an id at all).
+    for unknown in ["99999999999999-0", "abc-1"] {
+        let mut sse = Sse::connect(
+            one.addr,
+            "/sse/notifications",
+            &[("Last-Event-ID", unknown)],
+        )
+        .await;
+        let reset = next_notification(&mut sse).await;
+        assert_eq!(
+            (reset.event.as_deref(), reset.json()["reason"].as_str()),
+            (Some("reset"), Some("unknown_run")),
+            "{unknown}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_instances_users_leave_the_presence_list_after_the_ttl() {
+    let redis = Redis::start().await;
+    let p = prefix("crash");
+    let ttl = ["--presence-ttl-ms", "900"];
+    let one = Instance::start(&redis.url(), &p, &ttl);
+    let mut two = Instance::start(&redis.url(), &p, &ttl);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+
+    let (mut watcher, watcher_welcome) = one.ws("/ws/presence?name=Watcher").await;
+    let (_doomed, doomed_welcome) = two.ws("/ws/presence?name=Doomed").await;
+    let doomed_id = doomed_welcome["userId"].clone();
+    let lists = |f: &Value, id: &Value| {
+        f["type"] == "presence:snapshot"
+            && f["users"]
+                .as_array()
+                .is_some_and(|users| users.iter().any(|u| &u["userId"] == id))
+    };
+    recv_until(
+        &mut watcher,
+        "a snapshot with the other instance's user",
+        |f| lists(f, &doomed_id),
+    )
+    .await;
+    // The watcher keeps itself alive (presence sockets must talk within the TTL).
+    let crashed_at = Instant::now();
+    two.proc.stop("KILL");
+    let deadline = crashed_at + SLOW_WAIT;
+    let mut next_ping = Instant::now();
+    loop {
+        if Instant::now() >= next_ping {
+            send_json(&mut watcher, json!({"type": "ping"})).await;
+            next_ping += Duration::from_millis(200);
+        }
+        let Ok(frame) =
+            tokio::time::timeout(Duration::from_millis(200), recv_json(&mut watcher)).await
+        else {
+            assert!(
+                Instant::now() < deadline,
+                "the crashed user is never dropped"
+            );
+            continue;
+        };
+        if frame["type"] == "presence:snapshot" && !lists(&frame, &doomed_id) {
+            assert!(lists(&frame, &watcher_welcome["userId"]), "{frame}");
+            break;
+        }
+    }
+    let gone_after = crashed_at.elapsed();
+    // Its key expires within one TTL; the next snapshot (every TTL/3) shows it.
+    assert!(
+        gone_after < Duration::from_millis(900 + 300 + 1_000),
+        "took {gone_after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicates() {
+    let mut redis = Redis::start().await;
+    let p = prefix("outage");
+    let mut one = Instance::start(&redis.url(), &p, &[]);
+    let mut two = Instance::start(&redis.url(), &p, &[]);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+    let (mut a, _) = one.ws("/ws/chat?name=Ada").await;
+    let (mut b, _) = two.ws("/ws/chat?name=Grace").await;
+    let mut sse = Sse::connect(one.addr, "/sse/notifications", &[]).await;
+
+    send_json(&mut b, json!({"type": "message", "text": "m1"})).await;
+    recv_until(&mut a, "m1", |f| f["text"] == "m1").await;
+
+    redis.stop();
+    let degraded = one.wait_status("degraded").await;
+    assert_eq!(degraded["broker"]["state"], "degraded", "{degraded}");
+    assert!(degraded["broker"]["lastError"].is_string(), "{degraded}");
+    two.wait_status("degraded").await;
+
+    // Local clients are still served: B gets its own message back (chat echoes to everyone).
+    send_json(&mut b, json!({"type": "message", "text": "m2"})).await;
+    recv_until(&mut b, "m2 locally", |f| f["text"] == "m2").await;
+    // A notification cannot be stored: a clear 503, not a hang.
+    let (status, body) = post_notification(two.addr, "during outage").await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")));
+
+    redis.restart().await;
+    let recovered = one.wait_status("ok").await;
+    assert!(
+        recovered["broker"]["reconnects"].as_u64() >= Some(1),
+        "{recovered}"
+    );
+    two.wait_status("ok").await;
+
+    send_json(&mut b, json!({"type": "message", "text": "m3"})).await;
+    send_json(&mut a, json!({"type": "message", "text": "m4"})).await;
+    let mut texts_a = chat_texts_within(&mut a, Duration::from_millis(1_500)).await;
+    // Two senders on two instances: each one's order holds, their interleaving may differ.
+    texts_a.sort();
+    assert_eq!(
+        texts_a,
+        ["m3", "m4"],
+        "after recovery: m3 once, m4 once, m2 never replayed late"
+    );
+    let mut texts_b = chat_texts_within(&mut b, Duration::from_millis(300)).await;
+    texts_b.sort();
+    assert_eq!(texts_b, ["m3", "m4"]);
+
+    // Notifications flow again, to a stream opened before the outage, and resume still works.
+    let (status, posted) = post_notification(two.addr, "after").await;
+    assert_eq!(status, 202);
+    let event = next_notification(&mut sse).await;
+    assert_eq!(
+        (event.id.as_deref(), event.json()["message"].as_str()),
+        (posted["id"].as_str(), Some("after"))
+    );
+    assert!(one.proc.is_running() && two.proc.is_running(), "no crash");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_balances_two_instances_with_websocket_upgrade_and_sse_streaming() {
+    let redis = Redis::start().await;
+    let p = prefix("nginx");
+    let one = Instance::start(&redis.url(), &p, &[]);
+    let two = Instance::start(&redis.url(), &p, &[]);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+
+    let listen = free_port();
+    let dir = scratch_dir("nginx");
+    let template = include_str!("../deploy/nginx.conf");
+    let config = template
+        .replace("@PREFIX@", &dir.display().to_string())
+        .replace("@LISTEN@", &listen.to_string())
+        .replace("@INSTANCE_1@", &one.addr.port().to_string())
+        .replace("@INSTANCE_2@", &two.addr.port().to_string());
+    for marker in ["@PREFIX@", "@LISTEN@", "@INSTANCE_1@", "@INSTANCE_2@"] {
+        assert!(!config.contains(marker), "{marker} replaced");
+    }
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, config).expect("write nginx.conf");
+    let nginx = find_binary("nginx", &["/usr/sbin/nginx"]);
+    let child = Command::new(nginx)
+        .arg("-p")
+        .arg(&dir)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let _nginx = Nginx(Proc(Some(child)));
+    let front = SocketAddr::from(([127, 0, 0, 1], listen));
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(front).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not listen: see {dir:?}/error.log"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+    let front_ws = |path: &str| format!("ws://{front}{path}");
+
+    // Round robin puts consecutive sockets on different instances (user ids name them).
+    let mut sockets = Vec::new();
+    let mut instances = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let mut ws = try_connect(&front_ws(&format!("/ws/chat?name=P{i}")), None)
+            .await
+            .expect("WebSocket upgrade through nginx");
+        let welcome = recv_json(&mut ws).await;
+        let id = welcome["userId"].as_str().unwrap_or_default().to_string();
+        instances.insert(id.split_once('@').map(|(_, inst)| inst.to_string()));
+        sockets.push(ws);
+        if instances.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(instances.len(), 2, "sockets landed on both instances");
+    let mut last = sockets.pop().expect("one socket");
+    let mut first = sockets.remove(0);
+    send_json(
+        &mut last,
+        json!({"type": "message", "text": "through nginx"}),
+    )
+    .await;
+    recv_until(&mut first, "the message on the other instance", |f| {
+        f["text"] == "through nginx"
+    })
+    .await;
+
+    // SSE through nginx: events arrive as they are published, not when a buffer fills.
+    let mut sse = Sse::connect(front, "/sse/notifications", &[]).await;
+    assert_eq!(sse.head.status, 200);
+    sleep(Duration::from_millis(200)).await;
+    let sent_at = Instant::now();
+    let (status, posted) = post_notification(front, "streamed").await;
+    assert_eq!(status, 202);
+    let event = next_notification(&mut sse).await;
+    assert_eq!(event.id.as_deref(), posted["id"].as_str());
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent_at.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
