@@ -46,15 +46,15 @@ impl TypedChat {
 
     async fn join(&mut self, conn: &mut Conn, room: String) -> Result<(), ProtocolError> {
         let topic = room_topic(&room);
-        let store = conn.state.backend.presence.clone();
-        if !self.rooms.contains(&room) {
+        let newly_joined = !self.rooms.contains(&room);
+        if newly_joined {
             if self.rooms.len() >= MAX_ROOMS_PER_CONNECTION {
                 return Err(ProtocolError::invalid(format!(
                     "at most {MAX_ROOMS_PER_CONNECTION} rooms per connection"
                 )));
             }
             let me = presence_now(&conn.user.id, &conn.user.name);
-            if let Err(e) = store.upsert(&topic, me).await {
+            if let Err(e) = conn.state.backend.presence.upsert(&topic, me).await {
                 tracing::warn!(room, error = %e, "room membership update failed");
             }
             conn.subscribe(topic.clone()).await;
@@ -67,7 +67,42 @@ impl TypedChat {
             conn.broadcast_to_others(&topic, &joined).await;
         }
         // Joining again is harmless: the client just gets the current member list.
-        let members: Vec<Member> = match store.list(&topic).await {
+        let members = self.members(conn, &room).await;
+        let users = members.iter().map(|m| m.user_id.clone()).collect();
+        conn.send(&ServerMsg::Joined {
+            room: room.clone(),
+            users,
+            members: members.clone(),
+        });
+        if newly_joined {
+            // Someone joining or leaving while the list above was read has their
+            // `user:joined`/`user:left` queued *before* our `joined`, which replaces the
+            // client's list; so compare with a second reading and send the difference after it.
+            // Clients treat these events as idempotent (a repeat changes nothing).
+            let now = self.members(conn, &room).await;
+            for m in now.iter().filter(|m| !members.contains(m)) {
+                conn.send(&ServerMsg::UserJoined {
+                    room: room.clone(),
+                    user_id: m.user_id.clone(),
+                    name: m.name.clone(),
+                });
+            }
+            for m in members
+                .iter()
+                .filter(|m| !now.iter().any(|n| n.user_id == m.user_id))
+            {
+                conn.send(&ServerMsg::UserLeft {
+                    room: room.clone(),
+                    user_id: m.user_id.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The room's members now (just this user if the store cannot answer).
+    async fn members(&self, conn: &Conn, room: &str) -> Vec<Member> {
+        match conn.state.backend.presence.list(&room_topic(room)).await {
             Ok(entries) => entries
                 .into_iter()
                 .map(|p| Member {
@@ -82,14 +117,7 @@ impl TypedChat {
                     name: conn.user.name.to_string(),
                 }]
             }
-        };
-        let users = members.iter().map(|m| m.user_id.clone()).collect();
-        conn.send(&ServerMsg::Joined {
-            room,
-            users,
-            members,
-        });
-        Ok(())
+        }
     }
 
     async fn leave(&mut self, conn: &mut Conn, room: &str) {

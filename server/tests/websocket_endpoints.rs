@@ -557,3 +557,64 @@ async fn healthz_answers_200_with_status_ok_and_counts_open_connections() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A client's member list the way the typed-chat page keeps it: `joined` replaces it, then
+/// `user:joined` / `user:left` edit it; events before `joined` are for a room it is not in yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_joins_leave_every_client_with_the_full_member_list() {
+    const CLIENTS: usize = 40;
+    let server = TestServer::start(test_config()).await;
+    let mut sockets = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..CLIENTS {
+        let (ws, welcome) = connect(&server, &format!("/ws/typed-chat?name=P{i}")).await;
+        ids.push(welcome["userId"].as_str().unwrap().to_string());
+        sockets.push(ws);
+    }
+    let everyone: std::collections::BTreeSet<String> = ids.into_iter().collect();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(CLIENTS));
+    let mut tasks = Vec::new();
+    for mut ws in sockets {
+        let start = start.clone();
+        let everyone = everyone.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            send_json(&mut ws, json!({"type": "join", "room": "crowd"})).await;
+            let mut view: Option<std::collections::BTreeSet<String>> = None;
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while view.as_ref() != Some(&everyone) {
+                let Ok(frame) = tokio::time::timeout_at(deadline, recv_json(&mut ws)).await else {
+                    return view.map_or(0, |v| v.len());
+                };
+                let id = frame["userId"].as_str().unwrap_or_default().to_string();
+                match (frame["type"].as_str(), view.as_mut()) {
+                    (Some("joined"), _) => {
+                        view = Some(
+                            frame["users"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|u| u.as_str().unwrap().to_string())
+                                .collect(),
+                        )
+                    }
+                    (Some("user:joined"), Some(v)) => {
+                        v.insert(id);
+                    }
+                    (Some("user:left"), Some(v)) => {
+                        v.remove(&id);
+                    }
+                    _ => {}
+                }
+            }
+            CLIENTS
+        }));
+    }
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap(),
+            CLIENTS,
+            "a client's member list missed someone who joined at the same moment"
+        );
+    }
+}
