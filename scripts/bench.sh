@@ -174,11 +174,29 @@ if wants fanout; then
   run_loadgen "Node ws" "$node_url" "$node_url"
   stop_spawned
 
-  # PLACEHOLDER (issue #8): dev server + Redis broker, 2 instances. Start two instances sharing
-  # one Redis here and call
-  #   run_loadgen "dev server + Redis broker (2 instances)" "$A,$B" "$A"
-  # (the sender on instance A, receivers round-robin over A and B). Until then the table shows a
-  # "not measured yet" row for it.
+  # Dev server + Redis broker, 2 instances sharing one redis-server (Debian's, from
+  # scripts/setup.sh): the sender on A, receivers round-robin over A and B, so half of every
+  # broadcast crosses Redis pub/sub. Same flags and load generator as the rows above.
+  redis_port=$(free_port)
+  redis_dir="$work/redis"
+  rm -rf "$redis_dir" && mkdir -p "$redis_dir"
+  setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$redis_dir" --logfile redis.log >/dev/null 2>&1 &
+  SPAWNED+=("$!")
+  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start (log: $redis_dir/redis.log)"
+  redis_flags=(--redis-url "redis://127.0.0.1:$redis_port/" --redis-prefix bench)
+  start_dev_server "$server_bin" "$logs/fanout-redis-a.log" --addr 127.0.0.1:0 "${server_flags[@]}" "${redis_flags[@]}"
+  redis_a=$DEV_SERVER_URL
+  start_dev_server "$server_bin" "$logs/fanout-redis-b.log" --addr 127.0.0.1:0 "${server_flags[@]}" "${redis_flags[@]}"
+  redis_b=$DEV_SERVER_URL
+  for url in "$redis_a" "$redis_b"; do
+    for _ in $(seq 100); do curl -fsS "$url/healthz" | grep -q '"status":"ok"' && break; sleep 0.1; done
+    curl -fsS "$url/healthz" | grep -q '"status":"ok"' || die "$url never reported a healthy Redis broker"
+  done
+  run_loadgen "dev server + Redis broker (2 instances)" \
+    "${redis_a/http:/ws:}/ws/typed-chat,${redis_b/http:/ws:}/ws/typed-chat" "${redis_a/http:/ws:}/ws/typed-chat"
+  stop_spawned
 fi
 
 # ---------------------------------------------------------------------------------------------
