@@ -260,6 +260,14 @@ impl Shared {
             () = tokio::time::sleep(delay) => true,
         }
     }
+
+    /// Waits before the next attempt (the delay grows with `attempt`, which is then bumped);
+    /// `false` once the server is shutting down.
+    async fn back_off(&self, attempt: &mut u32) -> bool {
+        let delay = reconnect_delay(*attempt, jitter());
+        *attempt = attempt.saturating_add(1);
+        self.sleep_or_stop(delay).await
+    }
 }
 
 /// Keeps one multiplexed command connection up: reconnects with backoff, pings when idle.
@@ -287,9 +295,7 @@ async fn keep_connected(shared: Arc<Shared>) {
                 }
                 Err(e) => {
                     shared.record_error("connect", &e);
-                    let delay = reconnect_delay(attempt, jitter());
-                    attempt = attempt.saturating_add(1);
-                    if !shared.sleep_or_stop(delay).await {
+                    if !shared.back_off(&mut attempt).await {
                         return;
                     }
                     continue;
@@ -352,9 +358,7 @@ async fn listen(shared: Arc<Shared>) {
             Ok(Err(e)) => shared.record_error("subscribe", &e),
             Err(_) => shared.record_error("subscribe", &"timed out"),
         }
-        let delay = reconnect_delay(attempt, jitter());
-        attempt = attempt.saturating_add(1);
-        if !shared.sleep_or_stop(delay).await {
+        if !shared.back_off(&mut attempt).await {
             return;
         }
     }
@@ -917,9 +921,7 @@ async fn tail_notifications(log: Arc<RedisEventLog>) {
             Ok(conn) => conn,
             Err(e) => {
                 shared.record_error("notifications tail", &e);
-                let delay = reconnect_delay(attempt, jitter());
-                attempt = attempt.saturating_add(1);
-                if !shared.sleep_or_stop(delay).await {
+                if !shared.back_off(&mut attempt).await {
                     return;
                 }
                 continue;
@@ -931,9 +933,7 @@ async fn tail_notifications(log: Arc<RedisEventLog>) {
                 Ok(b) => cursor = Some(format!("{}-{}", b.last_generated.0, b.last_generated.1)),
                 Err(e) => {
                     shared.record_error("notifications tail", &e);
-                    let delay = reconnect_delay(attempt, jitter());
-                    attempt = attempt.saturating_add(1);
-                    if !shared.sleep_or_stop(delay).await {
+                    if !shared.back_off(&mut attempt).await {
                         return;
                     }
                     continue;
