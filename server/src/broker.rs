@@ -184,6 +184,12 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// Everyone in `set`, in the order they arrived.
     fn list<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<Vec<Presence>, BackendError>>;
+
+    /// Whether entries can vanish without [`PresenceStore::remove`] (a TTL in a shared store,
+    /// when the instance owning them dies); then the server sweeps rooms for such departures.
+    fn entries_expire(&self) -> bool {
+        false
+    }
 }
 
 /// What a notification publisher supplies; the log assigns id and timestamp.

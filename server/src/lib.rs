@@ -90,6 +90,7 @@ pub async fn serve_with(
             .spawn(notifications::demo_loop(state.clone(), every));
     }
     state.tracker.spawn(presence::snapshot_loop(state.clone()));
+    state.tracker.spawn(typed_chat::sweep_loop(state.clone()));
 
     let stop = state.shutdown.clone();
     // Real-time frames are small; Nagle's algorithm would hold them back waiting for ACKs.

@@ -605,6 +605,10 @@ impl PresenceStore for RedisPresence {
         })
     }
 
+    fn entries_expire(&self) -> bool {
+        true
+    }
+
     fn list<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<Vec<Presence>, BackendError>> {
         Box::pin(async move {
             let owned = self.owned_list(set);

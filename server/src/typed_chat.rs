@@ -1,10 +1,14 @@
 //! `/ws/typed-chat`: named rooms with join/leave, messages and typing indicators.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::PoisonError;
+use std::time::Duration;
+
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
-use crate::broker::presence_now;
+use crate::broker::{presence_now, Envelope};
 use crate::connection::{accept, Conn, Endpoint};
 use crate::protocol::{now_ms, ClientMsg, ErrorCode, Member, ProtocolError, ServerMsg};
 use crate::state::SharedState;
@@ -59,6 +63,13 @@ impl TypedChat {
             }
             conn.subscribe(topic.clone()).await;
             self.rooms.push(room.clone());
+            *conn
+                .state
+                .local_rooms
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(room.clone())
+                .or_default() += 1;
             let joined = ServerMsg::UserJoined {
                 room: room.clone(),
                 user_id: conn.user.id.to_string(),
@@ -123,6 +134,19 @@ impl TypedChat {
     async fn leave(&mut self, conn: &mut Conn, room: &str) {
         let topic = room_topic(room);
         self.rooms.retain(|r| r != room);
+        {
+            let mut rooms = conn
+                .state
+                .local_rooms
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(count) = rooms.get_mut(room) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    rooms.remove(room);
+                }
+            }
+        }
         if let Err(e) = conn
             .state
             .backend
@@ -193,6 +217,54 @@ impl Endpoint for TypedChat {
     async fn on_close(&mut self, conn: &mut Conn) {
         for room in std::mem::take(&mut self.rooms) {
             self.leave(conn, &room).await;
+        }
+    }
+}
+
+/// With a shared store whose entries expire ([`crate::broker::PresenceStore::entries_expire`]),
+/// a member whose instance died vanishes from a room without a `user:left`. Every TTL/3 this
+/// lists each room that has members here and sends this instance's members a `user:left` for
+/// anyone gone since the last look (after a normal leave that repeats the `user:left` the
+/// leaver sent, which clients apply idempotently).
+pub async fn sweep_loop(state: SharedState) {
+    if !state.backend.presence.entries_expire() {
+        return;
+    }
+    let every = (state.config.presence_ttl() / 3).max(Duration::from_millis(10));
+    let mut known: HashMap<String, HashSet<String>> = HashMap::new();
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let rooms: Vec<String> = state
+            .local_rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        known.retain(|room, _| rooms.contains(room));
+        for room in rooms {
+            let topic = room_topic(&room);
+            let Ok(entries) = state.backend.presence.list(&topic).await else {
+                continue;
+            };
+            let now: HashSet<String> = entries.into_iter().map(|p| p.user_id).collect();
+            if let Some(before) = known.get(&room) {
+                for gone in before.difference(&now) {
+                    let left = ServerMsg::UserLeft {
+                        room: room.clone(),
+                        user_id: gone.clone(),
+                    };
+                    let _ = state
+                        .backend
+                        .broker
+                        .publish_local(&topic, Envelope::to_all(left.to_json()))
+                        .await;
+                }
+            }
+            known.insert(room, now);
         }
     }
 }

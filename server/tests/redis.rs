@@ -362,6 +362,11 @@ async fn every_endpoint_crosses_instances_through_redis() {
 
     // Presence: the snapshot lists users of both instances; moves and leaves cross too.
     let (mut pa, pa_welcome) = one.ws("/ws/presence?name=Ada").await;
+    // Ada's entry is stored by the time her own snapshot comes (welcome comes before that).
+    recv_until(&mut pa, "own snapshot", |f| {
+        f["type"] == "presence:snapshot"
+    })
+    .await;
     let (mut pb, pb_welcome) = two.ws("/ws/presence?name=Grace").await;
     let snapshot = recv_until(&mut pb, "snapshot", |f| f["type"] == "presence:snapshot").await;
     let ids: Vec<&Value> = snapshot["users"]
@@ -522,6 +527,17 @@ async fn a_crashed_instances_users_leave_the_presence_list_after_the_ttl() {
     one.wait_status("ok").await;
     two.wait_status("ok").await;
 
+    // In a typed-chat room too: the room must learn that the doomed member is gone.
+    let (mut room_watcher, _) = one.ws("/ws/typed-chat?name=Watcher").await;
+    send_json(&mut room_watcher, json!({"type": "join", "room": "r"})).await;
+    recv_until(&mut room_watcher, "joined", |f| f["type"] == "joined").await;
+    let (mut room_doomed, room_doomed_welcome) = two.ws("/ws/typed-chat?name=Doomed").await;
+    send_json(&mut room_doomed, json!({"type": "join", "room": "r"})).await;
+    recv_until(&mut room_watcher, "user:joined", |f| {
+        f["type"] == "user:joined"
+    })
+    .await;
+
     let (mut watcher, watcher_welcome) = one.ws("/ws/presence?name=Watcher").await;
     let (_doomed, doomed_welcome) = two.ws("/ws/presence?name=Doomed").await;
     let doomed_id = doomed_welcome["userId"].clone();
@@ -566,6 +582,17 @@ async fn a_crashed_instances_users_leave_the_presence_list_after_the_ttl() {
     assert!(
         gone_after < Duration::from_millis(900 + 300 + 1_000),
         "took {gone_after:?}"
+    );
+    // The room hears `user:left` for the crashed member from the sweep (same cadence).
+    let left = recv_until(&mut room_watcher, "user:left for the crashed member", |f| {
+        f["type"] == "user:left"
+    })
+    .await;
+    assert_eq!(left["userId"], room_doomed_welcome["userId"]);
+    assert!(
+        crashed_at.elapsed() < Duration::from_millis(900 + 300 + 1_500),
+        "took {:?}",
+        crashed_at.elapsed()
     );
 }
 
