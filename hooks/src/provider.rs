@@ -2,7 +2,6 @@
 //! reference-counted and closed when the last user unmounts; and the list the connection panel shows.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use yew::prelude::*;
@@ -55,11 +54,38 @@ impl ConnectionRow {
 
 type RowSource = Rc<dyn Fn() -> ConnectionRow>;
 
+// Decision: sorted `Vec`s, not `BTreeMap`s — an app has a handful of connections, and each
+// distinct `BTreeMap<K, V>` costs the wasm bundle several KB of monomorphised tree code.
 #[derive(Default)]
 struct Registry {
-    shared: BTreeMap<String, (Connection, usize)>,
-    sources: BTreeMap<u64, RowSource>,
+    /// Shared connections and their user counts, sorted by endpoint.
+    shared: Vec<(String, Connection, usize)>,
+    /// Panel row sources by id, in registration (= id) order.
+    sources: Vec<(u64, RowSource)>,
     next_source: u64,
+}
+
+impl Registry {
+    /// The shared entry for `endpoint`, inserted in endpoint order with `new` if missing.
+    fn entry(
+        &mut self,
+        endpoint: &str,
+        new: impl FnOnce() -> Connection,
+    ) -> &mut (String, Connection, usize) {
+        let at = match self.find(endpoint) {
+            Ok(at) => at,
+            Err(at) => {
+                self.shared.insert(at, (endpoint.to_owned(), new(), 0));
+                at
+            }
+        };
+        &mut self.shared[at]
+    }
+
+    fn find(&self, endpoint: &str) -> Result<usize, usize> {
+        self.shared
+            .binary_search_by(|(e, _, _)| e.as_str().cmp(endpoint))
+    }
 }
 
 /// The shared-connection registry a [`RealtimeProvider`] puts in context.
@@ -77,11 +103,8 @@ impl ConnectionRegistry {
     /// first user's options win).
     pub fn connection(&self, endpoint: &str, options: WebSocketOptions) -> Connection {
         let mut registry = self.0.borrow_mut();
-        let entry = registry
-            .shared
-            .entry(endpoint.to_owned())
-            .or_insert_with(|| (Connection::new(endpoint, options), 0));
-        entry.0.clone()
+        let entry = registry.entry(endpoint, || Connection::new(endpoint, options));
+        entry.1.clone()
     }
 
     /// Counts a user of `conn`; the first one connects it. The lease releases on drop.
@@ -89,12 +112,9 @@ impl ConnectionRegistry {
         let endpoint = conn.status().endpoint.clone();
         let first = {
             let mut registry = self.0.borrow_mut();
-            let entry = registry
-                .shared
-                .entry(endpoint.clone())
-                .or_insert_with(|| (conn.clone(), 0));
-            entry.1 += 1;
-            entry.1 == 1
+            let entry = registry.entry(&endpoint, || conn.clone());
+            entry.2 += 1;
+            entry.2 == 1
         };
         if first {
             conn.start();
@@ -111,7 +131,7 @@ impl ConnectionRegistry {
         let mut registry = self.0.borrow_mut();
         let id = registry.next_source;
         registry.next_source += 1;
-        registry.sources.insert(id, Rc::new(source));
+        registry.sources.push((id, Rc::new(source)));
         RowGuard {
             registry: self.clone(),
             id,
@@ -125,11 +145,11 @@ impl ConnectionRegistry {
             (
                 registry
                     .shared
-                    .values()
-                    .filter(|(_, users)| *users > 0)
-                    .map(|(c, _)| c.clone())
+                    .iter()
+                    .filter(|(_, _, users)| *users > 0)
+                    .map(|(_, c, _)| c.clone())
                     .collect(),
-                registry.sources.values().cloned().collect(),
+                registry.sources.iter().map(|(_, s)| s.clone()).collect(),
             )
         };
         conns
@@ -144,8 +164,8 @@ impl ConnectionRegistry {
         self.0
             .borrow()
             .shared
-            .values()
-            .filter(|(_, users)| *users > 0)
+            .iter()
+            .filter(|(_, _, users)| *users > 0)
             .count()
     }
 }
@@ -176,16 +196,17 @@ impl Drop for Lease {
             None => true,
             Some(registry) => {
                 let mut registry = registry.0.borrow_mut();
-                let remaining = match registry.shared.get_mut(&self.endpoint) {
-                    Some(entry) if entry.0 == self.conn => {
-                        entry.1 = entry.1.saturating_sub(1);
-                        Some(entry.1)
+                let found = registry.find(&self.endpoint).ok();
+                let remaining = match found.map(|at| &mut registry.shared[at]) {
+                    Some(entry) if entry.1 == self.conn => {
+                        entry.2 = entry.2.saturating_sub(1);
+                        Some(entry.2)
                     }
                     // Not (or no longer) the shared one: this lease is its only user.
                     _ => None,
                 };
-                if remaining == Some(0) {
-                    registry.shared.remove(&self.endpoint);
+                if let (Some(0), Some(at)) = (remaining, found) {
+                    registry.shared.remove(at);
                 }
                 remaining.is_none_or(|users| users == 0)
             }
@@ -205,7 +226,7 @@ pub struct RowGuard {
 impl Drop for RowGuard {
     fn drop(&mut self) {
         if let Ok(mut registry) = self.registry.0.try_borrow_mut() {
-            registry.sources.remove(&self.id);
+            registry.sources.retain(|(id, _)| *id != self.id);
         }
     }
 }
