@@ -6,7 +6,6 @@
 //! re-sends a snapshot every TTL/3, so a live user is refreshed well within the TTL.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A cursor position (the demo uses 0..1 board coordinates).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -88,8 +87,9 @@ struct Entry {
 pub struct PresenceMap {
     /// Forget users not refreshed for longer than this. Default 30000 ms, the server's TTL.
     pub ttl_ms: f64,
-    // BTreeMap, not HashMap: expiry results come out in a deterministic order.
-    entries: BTreeMap<String, Entry>,
+    // Sorted by user id (deterministic expiry order, binary search) in a `Vec`, not a
+    // `BTreeMap`: tens of users, and each distinct `BTreeMap<K, V>` adds KB to the wasm bundle.
+    entries: Vec<Entry>,
     self_id: Option<String>,
 }
 
@@ -107,7 +107,7 @@ impl PresenceMap {
     pub fn new(ttl_ms: f64) -> Self {
         Self {
             ttl_ms,
-            entries: BTreeMap::new(),
+            entries: Vec::new(),
             self_id: None,
         }
     }
@@ -121,7 +121,9 @@ impl PresenceMap {
             }
             PresenceEvent::Join(p) | PresenceEvent::Update(p) => self.upsert(p, now_ms),
             PresenceEvent::Leave { user_id } => {
-                self.entries.remove(&user_id);
+                if let Ok(at) = self.find(&user_id) {
+                    self.entries.remove(at);
+                }
             }
         }
     }
@@ -130,10 +132,10 @@ impl PresenceMap {
     pub fn expire(&mut self, now_ms: f64) -> Vec<String> {
         let ttl = self.ttl_ms;
         let mut expired = Vec::new();
-        self.entries.retain(|id, entry| {
+        self.entries.retain(|entry| {
             let keep = now_ms - entry.refreshed_ms <= ttl;
             if !keep {
-                expired.push(id.clone());
+                expired.push(entry.presence.user_id.clone());
             }
             keep
         });
@@ -142,7 +144,7 @@ impl PresenceMap {
 
     /// Everyone, sorted by name then id so rendering order is stable.
     pub fn users(&self) -> Vec<&Presence> {
-        let mut users: Vec<&Presence> = self.entries.values().map(|e| &e.presence).collect();
+        let mut users: Vec<&Presence> = self.entries.iter().map(|e| &e.presence).collect();
         users.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.user_id.cmp(&b.user_id)));
         users
     }
@@ -156,7 +158,7 @@ impl PresenceMap {
 
     /// One user by id.
     pub fn get(&self, user_id: &str) -> Option<&Presence> {
-        self.entries.get(user_id).map(|e| &e.presence)
+        self.find(user_id).ok().map(|at| &self.entries[at].presence)
     }
 
     /// Number of users present.
@@ -189,7 +191,15 @@ impl PresenceMap {
             presence,
             refreshed_ms: now_ms,
         };
-        self.entries.insert(entry.presence.user_id.clone(), entry);
+        match self.find(&entry.presence.user_id) {
+            Ok(at) => self.entries[at] = entry,
+            Err(at) => self.entries.insert(at, entry),
+        }
+    }
+
+    fn find(&self, user_id: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|e| e.presence.user_id.as_str().cmp(user_id))
     }
 }
 
