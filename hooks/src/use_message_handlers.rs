@@ -20,7 +20,9 @@ type Handler = Rc<dyn Fn(&Value)>;
 /// The handler table: message `type` → handlers, plus the counts of what nobody handled.
 #[derive(Default)]
 pub struct Handlers {
-    table: RefCell<BTreeMap<String, Vec<(u64, Handler)>>>,
+    // One flat list in subscription order (type, id, handler), not a map: a page has a handful
+    // of handlers, and a `BTreeMap<K, V>` per use costs KB of monomorphised code in the wasm.
+    table: RefCell<Vec<(String, u64, Handler)>>,
     next_id: Cell<u64>,
     unhandled: RefCell<BTreeMap<String, u64>>,
     malformed: Cell<u64>,
@@ -33,19 +35,16 @@ impl Handlers {
         self.next_id.set(id + 1);
         self.table
             .borrow_mut()
-            .entry(kind.to_owned())
-            .or_default()
-            .push((id, Rc::new(handler)));
+            .push((kind.to_owned(), id, Rc::new(handler)));
         Subscription {
             handlers: Rc::downgrade(self),
-            kind: kind.to_owned(),
             id,
         }
     }
 
     /// Removes every handler for `kind` (their guards become no-ops).
     pub fn off(&self, kind: &str) {
-        self.table.borrow_mut().remove(kind);
+        self.table.borrow_mut().retain(|(k, _, _)| k != kind);
     }
 
     /// Routes one frame; returns whether a handler took it.
@@ -66,9 +65,10 @@ impl Handlers {
         let handlers: Vec<Handler> = self
             .table
             .borrow()
-            .get(kind)
-            .map(|list| list.iter().map(|(_, h)| h.clone()).collect())
-            .unwrap_or_default();
+            .iter()
+            .filter(|(k, _, _)| k == kind)
+            .map(|(_, _, h)| h.clone())
+            .collect();
         if handlers.is_empty() {
             *self
                 .unhandled
@@ -96,7 +96,6 @@ impl Handlers {
 #[must_use = "dropping the subscription unsubscribes the handler at once"]
 pub struct Subscription {
     handlers: Weak<Handlers>,
-    kind: String,
     id: u64,
 }
 
@@ -104,9 +103,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(handlers) = self.handlers.upgrade() {
             if let Ok(mut table) = handlers.table.try_borrow_mut() {
-                if let Some(list) = table.get_mut(&self.kind) {
-                    list.retain(|(id, _)| *id != self.id);
-                }
+                table.retain(|(_, id, _)| *id != self.id);
             }
         }
     }
