@@ -8,30 +8,19 @@
 
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { launchBrowser } from '../e2e/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
-const { chromium } = createRequire(join(root, 'tools/package.json'))('playwright-core');
 const WebSocket = createRequire(join(here, 'package.json'))('ws');
 
 const num = (name, fallback) => Number(process.env[name] || fallback);
 const REPS = num('BENCH_REPS', 5);
 
-async function launch() {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60000,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage',
-    ],
-  });
-}
+// The same Debian headless Chromium, with the same flags, as the end-to-end suite.
+const launch = launchBrowser;
 
 /** Resolves with `value` after `ms` without keeping the process alive. */
 const deadline = (ms, value) => new Promise((done) => setTimeout(() => done(value), ms).unref());
