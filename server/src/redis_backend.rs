@@ -723,6 +723,13 @@ pub fn plan_stream_replay(
     if pos < bounds.max_deleted {
         return reset(ResetReason::TooOld, entries);
     }
+    // Only ids up to `max_deleted` are ever removed, so an id past it that the stream does not
+    // hold was never issued by this stream: Redis lost its data (restarted without
+    // persistence) and the new stream's time-based ids happen to be larger.
+    let held = |n: &Notification| parse_stream_id(&n.id) == Some(pos);
+    if pos > bounds.max_deleted && !entries.iter().any(held) {
+        return reset(ResetReason::UnknownRun, entries);
+    }
     let events: Vec<Notification> = entries
         .into_iter()
         .filter(|n| parse_stream_id(&n.id).is_some_and(|p| p > pos))
@@ -1118,6 +1125,12 @@ mod tests {
         );
         let old = plan_stream_replay(kept(), bounds, Some("8-5"));
         assert_eq!((old.reset, ids(&old).len()), (Some(ResetReason::TooOld), 3));
+        // 11-5 is between kept ids but was never one of them: a stream that lost its data.
+        let lost = plan_stream_replay(kept(), bounds, Some("11-5"));
+        assert_eq!(
+            (lost.reset, ids(&lost).len()),
+            (Some(ResetReason::UnknownRun), 3)
+        );
         for unknown in ["13-0", "garbage", "run-4", "1-x"] {
             let r = plan_stream_replay(kept(), bounds, Some(unknown));
             assert_eq!(

@@ -54,8 +54,9 @@ fn scratch_dir(tag: &str) -> PathBuf {
 /// A child process stopped (and reaped) on drop, so nothing outlives a failed test.
 struct Proc(Option<Child>);
 
-/// nginx, stopped with SIGTERM on drop: a SIGKILLed master would leave its worker running.
-struct Nginx(Proc);
+/// nginx and its scratch folder, stopped with SIGTERM and removed on drop (a SIGKILLed master
+/// would leave its worker running).
+struct Nginx(Proc, PathBuf);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
@@ -64,6 +65,7 @@ impl Drop for Nginx {
         while self.0.is_running() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -691,7 +693,7 @@ async fn nginx_balances_two_instances_with_websocket_upgrade_and_sse_streaming()
         .stderr(Stdio::null())
         .spawn()
         .expect("start nginx");
-    let _nginx = Nginx(Proc(Some(child)));
+    let _nginx = Nginx(Proc(Some(child)), dir.clone());
     let front = SocketAddr::from(([127, 0, 0, 1], listen));
     let deadline = Instant::now() + WAIT;
     while tokio::net::TcpStream::connect(front).await.is_err() {
@@ -745,5 +747,4 @@ async fn nginx_balances_two_instances_with_websocket_upgrade_and_sse_streaming()
         "took {:?}",
         sent_at.elapsed()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
