@@ -470,17 +470,24 @@ impl RedisPresence {
         self.ttl.as_millis().max(1) as u64
     }
 
-    fn write(&self, pipe: &mut redis::Pipeline, set: &str, arrived: u64, entry: &Presence) {
+    /// Queues the entry itself (`SET … PX ttl`): all a cursor move needs once the user is listed.
+    fn write_entry(&self, pipe: &mut redis::Pipeline, set: &str, entry: &Presence) {
         let Ok(json) = serde_json::to_string(entry) else {
             return;
         };
-        let members = self.members_key(set);
         pipe.cmd("SET")
             .arg(self.user_key(set, &entry.user_id))
             .arg(json)
             .arg("PX")
             .arg(self.ttl_ms())
             .ignore();
+    }
+
+    /// Queues the entry plus its membership and the set's lifetime (arrival, and the keeper's
+    /// refresh every TTL/3).
+    fn write(&self, pipe: &mut redis::Pipeline, set: &str, arrived: u64, entry: &Presence) {
+        self.write_entry(pipe, set, entry);
+        let members = self.members_key(set);
         pipe.cmd("ZADD")
             .arg(&members)
             .arg("NX")
@@ -549,19 +556,24 @@ impl PresenceStore for RedisPresence {
         entry: Presence,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            let arrived = {
+            let (arrived, known) = {
                 let mut owned = self.owned.lock().unwrap_or_else(PoisonError::into_inner);
                 let entries = owned.entry(set.to_string()).or_default();
-                let arrived = entries
-                    .get(&entry.user_id)
-                    .map_or_else(now_ms, |(arrived, _)| *arrived);
+                let known = entries.get(&entry.user_id).map(|(arrived, _)| *arrived);
+                let arrived = known.unwrap_or_else(now_ms);
                 entries.insert(entry.user_id.clone(), (arrived, entry.clone()));
-                arrived
+                (arrived, known.is_some())
             };
             // Without Redis the entry stays owned here and is written once it is back.
             if let Ok(mut conn) = self.shared.connection() {
                 let mut pipe = redis::pipe();
-                self.write(&mut pipe, set, arrived, &entry);
+                // Updates (20 a second per moving cursor) write only the entry; membership and
+                // the set's TTL were written on arrival and are refreshed by `keep_presence`.
+                if known {
+                    self.write_entry(&mut pipe, set, &entry);
+                } else {
+                    self.write(&mut pipe, set, arrived, &entry);
+                }
                 if let Err(e) = pipe.query_async::<()>(&mut conn).await {
                     self.shared.failed("presence write", &e);
                 }
