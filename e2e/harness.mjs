@@ -9,6 +9,7 @@
 //   E2E_PID_DIR     where every started server leaves its pid, so run.sh can stop leftovers
 //   E2E_ARTIFACTS   screenshots and logs (default target/artifacts/e2e)
 
+import { before, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync, rmSync, createWriteStream, existsSync } from 'node:fs';
@@ -275,6 +276,24 @@ export async function launchBrowser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--disable-dev-shm-usage',
     ],
+  });
+}
+
+/**
+ * The usual fixture of a test file: a dev server (its log named `label`) and the browser,
+ * started before the file's tests and stopped after them; `use(server, browser)` receives both.
+ */
+export function withServerAndBrowser(label, use) {
+  let server;
+  let browser;
+  before(async () => {
+    server = await startServer({ label });
+    browser = await launchBrowser();
+    use(server, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await stopServer(server); // thaws first if a failure left it stopped
   });
 }
 

@@ -2,24 +2,19 @@
 // only the chat's heartbeat (ping after 15 s of silence, dead 5 s later) can notice. After
 // SIGCONT the page recovers by itself, without a reload.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, stopServer, freeze, thaw, launchBrowser, scene, waitForPage, waitForState,
+  withServerAndBrowser, freeze, thaw, scene, waitForPage, waitForState,
   reconnectNow, sendChat, waitForMessage,
 } from '../harness.mjs';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer({ label: 'frozen-link' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stopServer(server); // thaws first if a failure left it stopped
+withServerAndBrowser('frozen-link', (s, b) => {
+  server = s;
+  browser = b;
 });
 
 const HEARTBEAT_MS = 15000;

@@ -1,24 +1,19 @@
 // Page behaviours beyond the two-user scenarios: the chat list's scroll pinning, server errors
 // shown inline on the typed chat, and the connection panel's live figures.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, stopServer, launchBrowser, scene, waitFor, waitForPage, waitForState, sendChat,
+  withServerAndBrowser, scene, waitFor, waitForPage, waitForState, sendChat,
   waitForMessage, inject,
 } from '../harness.mjs';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer({ label: 'page-details' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stopServer(server);
+withServerAndBrowser('page-details', (s, b) => {
+  server = s;
+  browser = b;
 });
 
 test('chat list stays on the newest message unless the reader scrolled up', { timeout: 60000 }, async () => {

@@ -2,10 +2,10 @@
 // down are queued and delivered exactly once, in order; notifications survive a cut event stream
 // without duplicates, and a full restart is reported as "may have missed" instead of duplicated.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, stopServer, restart, launchBrowser, scene, waitFor, waitForPage, waitForState,
+  withServerAndBrowser, stopServer, restart, scene, waitFor, waitForPage, waitForState,
   waitForStateNot, reconnectNow, sendChat, waitForMessage, messageTexts, publish, post, badgeState,
   sleep,
 } from '../harness.mjs';
@@ -13,14 +13,9 @@ import {
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer({ label: 'restart' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stopServer(server);
+withServerAndBrowser('restart', (s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** Seconds left before the next automatic reconnect, from the badge ("Reconnecting in Ns"). */

@@ -2,24 +2,19 @@
 // also serves the generated app, so page and endpoints share an origin. None of these restarts
 // the server, so they share one server and one browser process.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, stopServer, launchBrowser, scene, waitFor, waitForPage, waitForState, sendChat,
+  withServerAndBrowser, scene, waitFor, waitForPage, waitForState, sendChat,
   waitForMessage, messageTexts, publish, inject, parseCursorStyle, sleep,
 } from '../harness.mjs';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer({ label: 'two-users' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stopServer(server);
+withServerAndBrowser('two-users', (s, b) => {
+  server = s;
+  browser = b;
 });
 
 /** Two users on `path`, both connected (badge "open"). */
