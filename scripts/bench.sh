@@ -180,9 +180,8 @@ if wants fanout; then
   redis_port=$(free_port)
   redis_dir="$work/redis"
   rm -rf "$redis_dir" && mkdir -p "$redis_dir"
-  setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$redis_dir" --logfile redis.log >/dev/null 2>&1 &
-  SPAWNED+=("$!")
+  spawn "$logs/fanout-redis.log" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
+    --appendonly no --dir "$redis_dir" --logfile redis.log
   for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start (log: $redis_dir/redis.log)"
   redis_flags=(--redis-url "redis://127.0.0.1:$redis_port/" --redis-prefix bench)
