@@ -2,7 +2,6 @@
 //! guard that unsubscribes when dropped; messages nobody handles are counted, not logged one by one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
 use serde::Serialize;
@@ -17,6 +16,12 @@ use crate::use_websocket::UseWebSocketOptions;
 
 type Handler = Rc<dyn Fn(&Value)>;
 
+/// How many distinct unhandled types are counted one by one (see [`OTHER_TYPES`]).
+pub const MAX_UNHANDLED_TYPES: usize = 64;
+
+/// The key that counts unhandled messages of types seen after [`MAX_UNHANDLED_TYPES`] others.
+pub const OTHER_TYPES: &str = "(other types)";
+
 /// The handler table: message `type` → handlers, plus the counts of what nobody handled.
 #[derive(Default)]
 pub struct Handlers {
@@ -24,7 +29,8 @@ pub struct Handlers {
     // of handlers, and a `BTreeMap<K, V>` per use costs KB of monomorphised code in the wasm.
     table: RefCell<Vec<(String, u64, Handler)>>,
     next_id: Cell<u64>,
-    unhandled: RefCell<BTreeMap<String, u64>>,
+    // (type, count), sorted by type: same reasoning as `table`.
+    unhandled: RefCell<Vec<(String, u64)>>,
     malformed: Cell<u64>,
 }
 
@@ -70,20 +76,44 @@ impl Handlers {
             .map(|(_, _, h)| h.clone())
             .collect();
         if handlers.is_empty() {
-            *self
-                .unhandled
-                .borrow_mut()
-                .entry(kind.to_owned())
-                .or_default() += 1;
+            let mut unhandled = self.unhandled.borrow_mut();
+            // A peer inventing types must not grow this without bound: past the cap, new types
+            // are counted together under `OTHER_TYPES`.
+            let kind = if unhandled.len() >= MAX_UNHANDLED_TYPES
+                && unhandled
+                    .binary_search_by(|(k, _)| k.as_str().cmp(kind))
+                    .is_err()
+            {
+                OTHER_TYPES
+            } else {
+                kind
+            };
+            match unhandled.binary_search_by(|(k, _)| k.as_str().cmp(kind)) {
+                Ok(at) => unhandled[at].1 += 1,
+                Err(at) => unhandled.insert(at, (kind.to_owned(), 1)),
+            }
             return false;
         }
         handlers.iter().for_each(|h| h(&value));
         true
     }
 
-    /// How many messages arrived with no handler, by `type`.
-    pub fn unhandled(&self) -> BTreeMap<String, u64> {
+    /// How many messages arrived with no handler, as `(type, count)` sorted by type.
+    pub fn unhandled(&self) -> Vec<(String, u64)> {
         self.unhandled.borrow().clone()
+    }
+
+    /// How many messages of type `kind` arrived with no handler.
+    pub fn unhandled_of(&self, kind: &str) -> u64 {
+        let unhandled = self.unhandled.borrow();
+        unhandled
+            .binary_search_by(|(k, _)| k.as_str().cmp(kind))
+            .map_or(0, |at| unhandled[at].1)
+    }
+
+    /// How many messages arrived with no handler, all types together.
+    pub fn unhandled_total(&self) -> u64 {
+        self.unhandled.borrow().iter().map(|(_, n)| n).sum()
     }
 
     /// How many frames were not a JSON object with a string `type` (or were binary).
@@ -133,9 +163,19 @@ impl UseMessageHandlersHandle {
         self.handlers.off(kind);
     }
 
-    /// Messages with no handler, counted by `type`.
-    pub fn unhandled(&self) -> BTreeMap<String, u64> {
+    /// Messages with no handler, as `(type, count)` sorted by type.
+    pub fn unhandled(&self) -> Vec<(String, u64)> {
         self.handlers.unhandled()
+    }
+
+    /// Messages of type `kind` that had no handler.
+    pub fn unhandled_of(&self, kind: &str) -> u64 {
+        self.handlers.unhandled_of(kind)
+    }
+
+    /// Messages with no handler, all types together.
+    pub fn unhandled_total(&self) -> u64 {
+        self.handlers.unhandled_total()
     }
 
     /// Frames that were not a typed JSON message.
@@ -286,8 +326,29 @@ mod tests {
         assert!(!handlers.dispatch(&text("not json")));
         assert!(!handlers.dispatch(&Frame::Binary(vec![0])));
         assert_eq!(*seen.borrow(), vec!["a".to_owned()]);
-        assert_eq!(handlers.unhandled().get("typing"), Some(&2));
+        assert!(!handlers.dispatch(&text(r#"{"type":"error"}"#)));
+        assert_eq!(handlers.unhandled_of("typing"), 2);
+        assert_eq!(handlers.unhandled_of("message"), 0);
+        assert_eq!(
+            handlers.unhandled(),
+            vec![("error".to_owned(), 1), ("typing".to_owned(), 2)]
+        );
+        assert_eq!(handlers.unhandled_total(), 3);
         assert_eq!(handlers.malformed(), 2);
+    }
+
+    #[test]
+    fn unhandled_types_are_capped_and_the_rest_counted_together() {
+        let handlers = Rc::new(Handlers::default());
+        for i in 0..MAX_UNHANDLED_TYPES + 10 {
+            handlers.dispatch(&text(&format!(r#"{{"type":"t{i:03}"}}"#)));
+        }
+        handlers.dispatch(&text(r#"{"type":"t000"}"#));
+        let counts = handlers.unhandled();
+        assert_eq!(counts.len(), MAX_UNHANDLED_TYPES + 1);
+        assert_eq!(handlers.unhandled_of("t000"), 2);
+        assert_eq!(handlers.unhandled_of(OTHER_TYPES), 10);
+        assert_eq!(handlers.unhandled_total(), MAX_UNHANDLED_TYPES as u64 + 11);
     }
 
     #[test]
@@ -304,7 +365,7 @@ mod tests {
         handlers.off("y");
         handlers.dispatch(&text(r#"{"type":"y"}"#));
         assert_eq!(count.get(), 1);
-        assert_eq!(handlers.unhandled().get("x"), Some(&1));
+        assert_eq!(handlers.unhandled_of("x"), 1);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Typed chat: rooms over the seed's typed protocol, routed with per-type handlers
 //! (`use_message_handlers` + `use_on`) into one reducer shared by the room's components.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -98,10 +97,13 @@ pub struct RoomState {
     pub me: Option<String>,
     /// The joined room.
     pub room: Option<String>,
-    /// Members: id → name.
-    pub users: BTreeMap<String, String>,
+    /// Members as (id, name), sorted by id. A sorted `Vec`, not a `BTreeMap`: a room has tens of
+    /// members, and each distinct `BTreeMap<K, V>` adds KB of tree code to the wasm bundle.
+    pub users: Vec<(String, String)>,
     /// Messages of the room, oldest first (bounded to 300).
     pub lines: Vec<MessageLine>,
+    /// Messages received so far: the next line's list key (unique even after eviction).
+    pub received: u64,
     /// Who is typing (ids).
     pub typing: Vec<String>,
     /// Server errors and unreadable messages, newest last (bounded to 5).
@@ -128,6 +130,22 @@ fn parse<T: for<'de> Deserialize<'de>>(
             None
         }
     }
+}
+
+/// Adds or renames member `id`, keeping `users` sorted by id.
+fn upsert_user(users: &mut Vec<(String, String)>, id: String, name: String) {
+    match users.binary_search_by(|(k, _)| k.cmp(&id)) {
+        Ok(at) => users[at].1 = name,
+        Err(at) => users.insert(at, (id, name)),
+    }
+}
+
+/// The display name of member `id`, if present.
+fn user_name<'a>(users: &'a [(String, String)], id: &str) -> Option<&'a str> {
+    users
+        .binary_search_by(|(k, _)| k.as_str().cmp(id))
+        .ok()
+        .map(|at| users[at].1.as_str())
 }
 
 fn push_error(state: &mut RoomState, error: String) {
@@ -158,10 +176,13 @@ impl Reducible for RoomState {
                 "joined" => {
                     if let Some(j) = parse::<Joined>(&mut s, &kind, value) {
                         s.room = Some(j.room);
-                        s.users = j.users.into_iter().map(|id| (id.clone(), id)).collect();
-                        for m in j.members {
-                            s.users.insert(m.user_id, m.name);
-                        }
+                        // Named members first: the stable sort keeps them ahead of the same
+                        // id from the bare `users` list, and `dedup` keeps the first.
+                        s.users = j.members.into_iter().map(|m| (m.user_id, m.name)).collect();
+                        s.users
+                            .extend(j.users.into_iter().map(|id| (id.clone(), id)));
+                        s.users.sort_by(|a, b| a.0.cmp(&b.0));
+                        s.users.dedup_by(|later, first| later.0 == first.0);
                         s.lines.clear();
                         s.typing.clear();
                     }
@@ -174,7 +195,7 @@ impl Reducible for RoomState {
                             } else {
                                 u.name
                             };
-                            s.users.insert(u.user_id, name);
+                            upsert_user(&mut s.users, u.user_id, name);
                         }
                     }
                 }
@@ -184,7 +205,7 @@ impl Reducible for RoomState {
                             s.room = None;
                             s.users.clear();
                         } else {
-                            s.users.remove(&u.user_id);
+                            s.users.retain(|(id, _)| *id != u.user_id);
                         }
                         s.typing.retain(|id| *id != u.user_id);
                     }
@@ -192,10 +213,10 @@ impl Reducible for RoomState {
                 "message" => {
                     if let Some(m) = parse::<RoomMessage>(&mut s, &kind, value) {
                         if s.room.as_deref() == Some(m.room.as_str()) {
-                            let index = s.lines.len();
+                            s.received += 1;
                             s.typing.retain(|id| *id != m.user_id);
                             s.lines.push(MessageLine {
-                                key: format!("{}-{index}", m.timestamp),
+                                key: format!("m{}", s.received),
                                 author: if m.name.is_empty() {
                                     m.user_id.clone()
                                 } else {
@@ -366,9 +387,9 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         .typing
         .iter()
         .filter(|id| state.me.as_ref() != Some(*id))
-        .map(|id| state.users.get(id).cloned().unwrap_or_else(|| id.clone()))
+        .map(|id| user_name(&state.users, id).unwrap_or(id).to_owned())
         .collect();
-    let unhandled: u64 = ws.unhandled().values().sum();
+    let unhandled = ws.unhandled_total();
     html! {
         <section class="page typed-chat">
             <header class="page-head">
@@ -421,5 +442,101 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
                 <p class="hint">{ format!("{unhandled} message(s) of unknown types ignored") }</p>
             }
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(state: Rc<RoomState>, json: &str) -> Rc<RoomState> {
+        let value: Value = serde_json::from_str(json).expect("test JSON");
+        let kind = value["type"].as_str().expect("typed").to_owned();
+        state.reduce(RoomAction::Server(kind, value))
+    }
+
+    fn joined_general() -> Rc<RoomState> {
+        let s = server(
+            Rc::default(),
+            r#"{"type":"welcome","userId":"u2","name":"Bo"}"#,
+        );
+        server(
+            s,
+            r#"{"type":"joined","room":"general","users":["u3","u1","u2"],
+                "members":[{"userId":"u2","name":"Bo"},{"userId":"u1","name":"Ann"}]}"#,
+        )
+    }
+
+    #[test]
+    fn joined_lists_members_by_id_with_their_names_and_events_keep_it_sorted() {
+        let s = joined_general();
+        let ids = |s: &RoomState| s.users.clone();
+        assert_eq!(s.room.as_deref(), Some("general"));
+        assert_eq!(
+            ids(&s),
+            vec![
+                ("u1".to_owned(), "Ann".to_owned()),
+                ("u2".to_owned(), "Bo".to_owned()),
+                ("u3".to_owned(), "u3".to_owned()),
+            ]
+        );
+        let s = server(
+            s,
+            r#"{"type":"user:joined","room":"general","userId":"u0","name":"Cy"}"#,
+        );
+        let s = server(
+            s,
+            r#"{"type":"user:joined","room":"general","userId":"u3","name":"Di"}"#,
+        );
+        let s = server(s, r#"{"type":"user:left","room":"general","userId":"u1"}"#);
+        // Repeated leave (a sweep after a normal leave) changes nothing.
+        let s = server(s, r#"{"type":"user:left","room":"general","userId":"u1"}"#);
+        assert_eq!(
+            ids(&s),
+            vec![
+                ("u0".to_owned(), "Cy".to_owned()),
+                ("u2".to_owned(), "Bo".to_owned()),
+                ("u3".to_owned(), "Di".to_owned()),
+            ]
+        );
+        assert_eq!(user_name(&s.users, "u3"), Some("Di"));
+        assert_eq!(user_name(&s.users, "u1"), None);
+        // Our own leave empties the room.
+        let s = server(s, r#"{"type":"left","room":"general","userId":"u2"}"#);
+        assert_eq!(s.room, None);
+        assert!(s.users.is_empty());
+    }
+
+    #[test]
+    fn line_keys_stay_unique_after_the_300_line_bound_evicts() {
+        let mut s = joined_general();
+        for i in 0..305 {
+            s = server(
+                s,
+                &format!(
+                    r#"{{"type":"message","room":"general","userId":"u1","text":"m{i}","timestamp":1000}}"#
+                ),
+            );
+        }
+        assert_eq!(s.lines.len(), 300);
+        assert_eq!(s.lines[0].text, "m5");
+        let mut keys: Vec<&str> = s.lines.iter().map(|l| l.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 300);
+    }
+
+    #[test]
+    fn a_malformed_typed_message_is_reported_and_changes_nothing_else() {
+        let s = joined_general();
+        let before = s.users.clone();
+        let s = server(s, r#"{"type":"user:joined","room":"general"}"#);
+        assert_eq!(s.users, before);
+        assert_eq!(s.errors.len(), 1);
+        assert!(
+            s.errors[0].starts_with("unreadable `user:joined` message"),
+            "{}",
+            s.errors[0]
+        );
     }
 }
