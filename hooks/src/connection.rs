@@ -19,6 +19,7 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 use crate::browser::{self, PageListeners};
 use crate::core::backoff::ReconnectPolicy;
 use crate::core::close_policy::{describe_close_code, CloseDecision, ClosePolicy};
+use crate::core::decimal::Fixed;
 use crate::core::heartbeat::{ping_frame, pong_id, Beat, HeartbeatPolicy, Liveness};
 use crate::core::history::History;
 use crate::core::outbox::{Outbox, OutboxError, Queued, SendPolicy};
@@ -167,15 +168,15 @@ impl fmt::Display for WsError {
             Self::LinkDead { waited_ms } => {
                 write!(
                     f,
-                    "no pong for {:.1} s: link presumed dead",
-                    waited_ms / 1000.0
+                    "no pong for {} s: link presumed dead",
+                    Fixed(waited_ms / 1000.0, 1)
                 )
             }
             Self::ConnectTimeout { after_ms } => {
                 write!(
                     f,
-                    "no answer to the handshake after {:.1} s",
-                    *after_ms as f64 / 1000.0
+                    "no answer to the handshake after {} s",
+                    Fixed(*after_ms as f64 / 1000.0, 1)
                 )
             }
             Self::UnexpectedFrame(kind) => write!(f, "unexpected frame: {kind}"),
@@ -772,8 +773,8 @@ impl Inner {
             next_in_ms: delay,
         });
         self.log(format!(
-            "retry {attempt} in {:.1} s",
-            f64::from(delay) / 1000.0
+            "retry {attempt} in {} s",
+            Fixed(f64::from(delay) / 1000.0, 1)
         ));
         let weak = weak.clone();
         self.reconnect_timer = Some(Timeout::new(delay, move || {

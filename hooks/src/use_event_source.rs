@@ -19,6 +19,7 @@ use crate::browser;
 use crate::connection::Frame;
 use crate::connection::LogEntry;
 use crate::core::backoff::ReconnectPolicy;
+use crate::core::decimal::Fixed;
 use crate::core::history::History;
 use crate::core::url::{resolve_endpoint, with_query_param, Scheme, UrlError};
 use crate::provider::{use_connection_registry, ConnectionRow};
@@ -285,9 +286,9 @@ impl Inner {
         };
         self.retry_at_ms = Some(browser::wall_clock_ms() + f64::from(delay));
         self.log(format!(
-            "failed; retry {} in {:.1} s",
+            "failed; retry {} in {} s",
             self.attempt,
-            f64::from(delay) / 1000.0
+            Fixed(f64::from(delay) / 1000.0, 1)
         ));
         let weak = weak.clone();
         self.timer = Some(Timeout::new(delay, move || {

@@ -1,6 +1,7 @@
 //! Collaborative cursors: `use_presence` (snapshot, join/update/leave, TTL) with throttled sends:
 //! at most 20 positions a second, the last one always delivered.
 
+use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::core::presence::color_for;
 use realtime_hooks::use_presence;
 use web_sys::Element;
@@ -49,8 +50,8 @@ pub fn CursorsPage(props: &PageProps) -> Html {
                     <p class="board-hint">{ "Move your pointer here. Others see it live." }</p>
                     { for others.iter().filter_map(|user| user.cursor.as_ref().map(|c| html! {
                         <div key={user.user_id.clone()} class="cursor" data-user={user.user_id.clone()}
-                            style={format!("left: {:.3}%; top: {:.3}%; --c: {}", c.x.clamp(0.0, 1.0) * 100.0,
-                                c.y.clamp(0.0, 1.0) * 100.0, color_for(&user.user_id))}>
+                            style={format!("left: {}%; top: {}%; --c: {}", Fixed(c.x.clamp(0.0, 1.0) * 100.0, 3),
+                                Fixed(c.y.clamp(0.0, 1.0) * 100.0, 3), color_for(&user.user_id))}>
                             <svg viewBox="0 0 16 16" width="18" height="18" aria-hidden="true">
                                 <path d="M1 1 L1 13 L4.5 9.5 L7 15 L9 14 L6.5 8.5 L11.5 8.5 Z" />
                             </svg>

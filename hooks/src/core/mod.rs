@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`backoff`] | how long to wait before the next reconnect attempt, and when to give up |
 //! | [`close_policy`] | whether a close code means "reconnect" or "stop", and how to describe it |
+//! | [`decimal`] | showing seconds, milliseconds and percentages without the std float formatter |
 //! | [`outbox`] | what happens to messages sent while the socket is not open |
 //! | [`throttle`] | leading + trailing throttling of frequent sends (cursor moves) |
 //! | [`url`] | turning a configured endpoint into an absolute `ws(s)://` or `http(s)://` URL |
@@ -18,6 +19,7 @@
 
 pub mod backoff;
 pub mod close_policy;
+pub mod decimal;
 pub mod heartbeat;
 pub mod history;
 pub mod outbox;
@@ -27,6 +29,7 @@ pub mod url;
 
 pub use backoff::{Jitter, ReconnectPolicy};
 pub use close_policy::{describe_close_code, CloseDecision, ClosePolicy};
+pub use decimal::Fixed;
 pub use heartbeat::{Beat, HeartbeatPolicy, Liveness};
 pub use history::History;
 pub use outbox::{Outbox, OutboxError, Queued, SendPolicy};

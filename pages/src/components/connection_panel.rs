@@ -1,6 +1,7 @@
 //! The connection panel: every live connection's state, retries, queue, RTT, last close and log.
 
 use gloo_timers::callback::Interval;
+use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::{use_connection_registry, ConnectionRow};
 use yew::prelude::*;
 
@@ -38,9 +39,12 @@ pub fn ConnectionPanel() -> Html {
 }
 
 fn row(row: &ConnectionRow) -> Html {
-    let retry = row
-        .retry_at_ms
-        .map(|at| format!("{:.0} s", ((at - js_sys::Date::now()) / 1000.0).max(0.0)));
+    let retry = row.retry_at_ms.map(|at| {
+        format!(
+            "{} s",
+            Fixed(((at - js_sys::Date::now()) / 1000.0).max(0.0), 0)
+        )
+    });
     html! {
         <section class="conn" key={format!("{}{}", row.kind, row.endpoint)}>
             <h3><span class="kind">{ row.kind }</span>{ " " }<code>{ &row.endpoint }</code></h3>
@@ -49,7 +53,7 @@ fn row(row: &ConnectionRow) -> Html {
                 <dt>{ "attempt" }</dt><dd>{ row.attempt }</dd>
                 <dt>{ "next retry" }</dt><dd>{ retry.unwrap_or_else(|| "—".into()) }</dd>
                 <dt>{ "queued" }</dt><dd data-field="queued">{ row.queued }</dd>
-                <dt>{ "RTT" }</dt><dd data-field="rtt">{ row.rtt_ms.map_or("—".into(), |ms| format!("{ms:.0} ms")) }</dd>
+                <dt>{ "RTT" }</dt><dd data-field="rtt">{ row.rtt_ms.map_or("—".into(), |ms| format!("{} ms", Fixed(ms, 0))) }</dd>
                 <dt>{ "last close" }</dt><dd>{ row.last_close.clone().unwrap_or_else(|| "—".into()) }</dd>
                 <dt>{ "error" }</dt><dd>{ row.last_error.clone().unwrap_or_else(|| "—".into()) }</dd>
             </dl>
