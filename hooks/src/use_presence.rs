@@ -6,13 +6,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
-use serde::Deserialize;
 use yew::prelude::*;
 
 use crate::browser;
 use crate::connection::{Connection, ConnectionState, ConnectionStatus, Frame, WebSocketOptions};
 use crate::core::outbox::SendPolicy;
-use crate::core::presence::{Cursor, Presence, PresenceEvent, PresenceMap};
+use crate::core::presence::{Cursor, Presence, PresenceEvent, PresenceMap, PresenceWire};
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
 use crate::use_throttled_send::{use_throttled_send, ThrottledSender};
@@ -50,15 +49,26 @@ impl Default for PresenceOptions {
     }
 }
 
-/// The presence messages this hook reads besides [`PresenceEvent`].
-#[derive(Deserialize)]
-#[serde(tag = "type")]
-enum Other {
-    #[serde(rename = "welcome")]
-    Welcome {
-        #[serde(rename = "userId")]
-        user_id: String,
-    },
+/// What one presence-endpoint frame means to this hook.
+enum Incoming {
+    /// Our own id.
+    Welcome(String),
+    /// A common-protocol frame (`error`) that is not presence data, and not a decode failure.
+    Ignore,
+    /// A presence change.
+    Event(PresenceEvent),
+}
+
+/// Sorts a decoded frame (one pass through [`PresenceWire`]) into what the hook does with it.
+fn classify(wire: PresenceWire) -> Result<Incoming, String> {
+    match wire.kind.as_str() {
+        "welcome" => wire
+            .user_id
+            .map(Incoming::Welcome)
+            .ok_or_else(|| "`welcome` without `userId`".to_owned()),
+        "error" => Ok(Incoming::Ignore),
+        _ => PresenceEvent::try_from(wire).map(Incoming::Event),
+    }
 }
 
 struct State {
@@ -226,21 +236,15 @@ pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePres
 }
 
 fn apply_frame(state: &mut State, frame: &Frame, now_ms: f64) {
-    if let Frame::Text(text) = frame {
-        if text.contains("\"welcome\"") {
-            if let Ok(Other::Welcome { user_id }) = serde_json::from_str(text) {
-                state.map.set_self(&user_id);
-                state.me = Some(user_id);
-                return;
-            }
+    let incoming = decode_frame::<PresenceWire>(frame)
+        .and_then(|wire| classify(wire).map_err(|error| DecodeError::new(frame, &error)));
+    match incoming {
+        Ok(Incoming::Welcome(user_id)) => {
+            state.map.set_self(&user_id);
+            state.me = Some(user_id);
         }
-        // Common-protocol frames (errors) are not presence data, and not a decode failure.
-        if text.contains("\"type\":\"error\"") {
-            return;
-        }
-    }
-    match decode_frame::<PresenceEvent>(frame) {
-        Ok(event) => state.map.apply(event, now_ms),
+        Ok(Incoming::Ignore) => {}
+        Ok(Incoming::Event(event)) => state.map.apply(event, now_ms),
         Err(error) => {
             state.errors += 1;
             state.last_error = Some(error);
@@ -320,6 +324,15 @@ mod tests {
             0.0,
         );
         assert_eq!(s.errors, 3);
-        assert_eq!(s.last_error.map(|e| e.len), Some(1));
+        assert_eq!(s.last_error.as_ref().map(|e| e.len), Some(1));
+        let unknown = r#"{"type":"presence:teleport","userId":"u9"}"#;
+        apply_frame(&mut s, &text(unknown), 0.0);
+        apply_frame(&mut s, &text(r#"{"type":"welcome","name":"x"}"#), 0.0);
+        apply_frame(&mut s, &text(r#"{"type":"presence:snapshot"}"#), 0.0);
+        assert_eq!(s.errors, 6);
+        assert_eq!(s.me, None);
+        let last = s.last_error.expect("an error");
+        assert_eq!(last.error, "`presence:snapshot` without `users`");
+        assert_eq!(last.raw, r#"{"type":"presence:snapshot"}"#);
     }
 }

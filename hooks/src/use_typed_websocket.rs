@@ -36,20 +36,36 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+impl DecodeError {
+    /// `frame` was refused because of `error` (cut to 300 bytes; the raw text to 2 KiB).
+    pub fn new(frame: &Frame, error: &str) -> Self {
+        match frame {
+            Frame::Text(text) => Self {
+                // serde quotes the offending value in full: a 1 MB frame must not become a
+                // 1 MB message.
+                error: truncate(error, 300),
+                raw: truncate(text, 2048),
+                len: text.len(),
+            },
+            Frame::Binary(bytes) => Self {
+                error: truncate(error, 300),
+                raw: String::new(),
+                len: bytes.len(),
+            },
+        }
+    }
+}
+
 /// Decodes one frame as `In`: the pure part of the typed hook, usable anywhere.
 pub fn decode_frame<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeError> {
     match frame {
-        Frame::Text(text) => serde_json::from_str(text).map_err(|e| DecodeError {
-            // serde quotes the offending value in full: a 1 MB frame must not become a 1 MB message.
-            error: truncate(&e.to_string(), 300),
-            raw: truncate(text, 2048),
-            len: text.len(),
-        }),
-        Frame::Binary(bytes) => Err(DecodeError {
-            error: "binary frame where a text message was expected".to_owned(),
-            raw: String::new(),
-            len: bytes.len(),
-        }),
+        Frame::Text(text) => {
+            serde_json::from_str(text).map_err(|e| DecodeError::new(frame, &e.to_string()))
+        }
+        Frame::Binary(_) => Err(DecodeError::new(
+            frame,
+            "binary frame where a text message was expected",
+        )),
     }
 }
 

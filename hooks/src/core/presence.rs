@@ -34,8 +34,10 @@ pub struct Presence {
 }
 
 /// A presence message from the server (`docs/protocol.md`, `/ws/presence`).
+///
+/// Serialised `type`-tagged; decoded through [`PresenceWire`] (see there for why).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(tag = "type")]
+#[serde(tag = "type", try_from = "PresenceWire")]
 pub enum PresenceEvent {
     /// Everyone currently present, the receiver included.
     #[serde(rename = "presence:snapshot")]
@@ -56,6 +58,61 @@ pub enum PresenceEvent {
         #[serde(rename = "userId")]
         user_id: String,
     },
+}
+
+/// Every frame of the presence endpoint in one flat shape: the decoding side of
+/// [`PresenceEvent`] (and of `welcome`), as one struct.
+///
+/// Decision: serde's derive for an internally tagged enum buffers each frame into a generic
+/// `Content` tree and decodes every variant from it again, which costs the wasm bundle several KB
+/// per enum. A flat struct decodes in one pass; [`TryFrom`] then checks that the fields the `type`
+/// needs are there, so a bad frame still gets a precise error.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceWire {
+    /// The message `type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `userId` (join, update, leave, welcome).
+    pub user_id: Option<String>,
+    /// `name` (join, update, welcome).
+    pub name: Option<String>,
+    /// `cursor` (join, update).
+    pub cursor: Option<Cursor>,
+    /// `lastSeen` (join, update).
+    pub last_seen: Option<f64>,
+    /// `users` (snapshot).
+    pub users: Option<Vec<Presence>>,
+}
+
+impl TryFrom<PresenceWire> for PresenceEvent {
+    type Error = String;
+
+    fn try_from(mut wire: PresenceWire) -> Result<Self, String> {
+        let kind = std::mem::take(&mut wire.kind);
+        let missing = |field: &str| format!("`{kind}` without `{field}`");
+        let user = |wire: PresenceWire| -> Result<Presence, String> {
+            let user_id = wire.user_id.ok_or_else(|| missing("userId"))?;
+            let name = wire.name.ok_or_else(|| missing("name"))?;
+            Ok(Presence {
+                user_id,
+                name,
+                cursor: wire.cursor,
+                last_seen: wire.last_seen.unwrap_or_default(),
+            })
+        };
+        match kind.as_str() {
+            "presence:snapshot" => Ok(Self::Snapshot {
+                users: wire.users.ok_or_else(|| missing("users"))?,
+            }),
+            "presence:join" => user(wire).map(Self::Join),
+            "presence:update" => user(wire).map(Self::Update),
+            "presence:leave" => Ok(Self::Leave {
+                user_id: wire.user_id.ok_or_else(|| missing("userId"))?,
+            }),
+            other => Err(format!("unknown presence message type `{other}`")),
+        }
+    }
 }
 
 impl PresenceEvent {
@@ -313,6 +370,35 @@ mod tests {
             })
         );
         assert!(PresenceEvent::parse(r#"{"type":"welcome","userId":"u1","name":"A"}"#).is_err());
+        for (frame, want) in [
+            (
+                r#"{"type":"presence:join","name":"B"}"#,
+                "`presence:join` without `userId`",
+            ),
+            (
+                r#"{"type":"presence:update","userId":"u"}"#,
+                "`presence:update` without `name`",
+            ),
+            (
+                r#"{"type":"presence:leave"}"#,
+                "`presence:leave` without `userId`",
+            ),
+            (
+                r#"{"type":"presence:x"}"#,
+                "unknown presence message type `presence:x`",
+            ),
+            (r#"{"userId":"u"}"#, "missing field `type`"),
+        ] {
+            let error = PresenceEvent::parse(frame).expect_err(frame).to_string();
+            assert!(error.starts_with(want), "{frame}: {error}");
+        }
+        // The tagged shape it serialises to decodes back to the same event.
+        let event = PresenceEvent::Update(Presence {
+            cursor: Some(Cursor { x: 0.5, y: 1.0 }),
+            ..user("u", "N")
+        });
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(PresenceEvent::parse(&json).ok(), Some(event));
     }
 
     #[test]
