@@ -1,7 +1,10 @@
 //! Chat: `use_websocket` with reconnect, send queue and heartbeat. Type, press Enter; offline sends
 //! are queued and go out in order when the link is back.
 
+use std::collections::VecDeque;
+
 use realtime_hooks::core::heartbeat::HeartbeatPolicy;
+use realtime_hooks::core::history::History;
 use realtime_hooks::core::presence::color_for;
 use realtime_hooks::use_typed_websocket::{decode_frame, truncate};
 use realtime_hooks::{use_websocket_with_options, Frame, UseWebSocketOptions, WebSocketOptions};
@@ -13,12 +16,11 @@ use crate::components::message_list::{MessageLine, MessageList};
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
 
-/// What the chat endpoint sends (see docs/protocol.md).
+/// What the chat endpoint sends (see docs/protocol.md). Decoded through [`ChatWire`].
 #[derive(Deserialize, Clone, Debug, PartialEq)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(try_from = "ChatWire")]
 pub enum ChatIn {
     /// This connection's identity.
-    #[serde(rename_all = "camelCase")]
     Welcome {
         /// Server-assigned id.
         user_id: String,
@@ -26,15 +28,12 @@ pub enum ChatIn {
         name: String,
     },
     /// A chat message from anyone (this user included).
-    #[serde(rename_all = "camelCase")]
     Message {
         /// Server-side sequence number.
-        #[serde(default)]
         id: u64,
         /// Author's id.
         user_id: String,
         /// Author's name.
-        #[serde(default)]
         name: String,
         /// The text.
         text: String,
@@ -46,6 +45,50 @@ pub enum ChatIn {
         /// Why.
         message: String,
     },
+}
+
+/// Every chat frame in one flat shape, the decoding side of [`ChatIn`].
+///
+/// Decision: serde's internally tagged enums buffer each frame into a generic tree and decode it
+/// again per variant, several KB of wasm per enum; a flat struct decodes in one pass and
+/// `TryFrom` checks the fields each `type` needs (same as `realtime_hooks::core::PresenceWire`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatWire {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<u64>,
+    user_id: Option<String>,
+    name: Option<String>,
+    text: Option<String>,
+    timestamp: Option<f64>,
+    message: Option<String>,
+}
+
+impl TryFrom<ChatWire> for ChatIn {
+    type Error = String;
+
+    fn try_from(wire: ChatWire) -> Result<Self, String> {
+        let kind = wire.kind.as_str();
+        let missing = |field: &str| format!("`{kind}` without `{field}`");
+        match kind {
+            "welcome" => Ok(Self::Welcome {
+                user_id: wire.user_id.ok_or_else(|| missing("userId"))?,
+                name: wire.name.ok_or_else(|| missing("name"))?,
+            }),
+            "message" => Ok(Self::Message {
+                id: wire.id.unwrap_or_default(),
+                user_id: wire.user_id.ok_or_else(|| missing("userId"))?,
+                name: wire.name.unwrap_or_default(),
+                text: wire.text.ok_or_else(|| missing("text"))?,
+                timestamp: wire.timestamp.ok_or_else(|| missing("timestamp"))?,
+            }),
+            "error" => Ok(Self::Error {
+                message: wire.message.ok_or_else(|| missing("message"))?,
+            }),
+            other => Err(format!("unknown chat message type `{other}`")),
+        }
+    }
 }
 
 /// What the page shows for one received frame.
@@ -86,6 +129,56 @@ fn show(frame: &Frame, seq: u64, me: Option<&str>) -> Shown {
     }
 }
 
+/// The kept history, decoded once per frame (on the first render after it arrived), not on
+/// every render.
+#[derive(Default)]
+struct Decoded {
+    /// The newest `welcome`'s id, as of the next frame to decode.
+    me: Option<String>,
+    /// Absolute position of the next frame to decode.
+    next_seq: u64,
+    /// (position, what to show), oldest first, for the frames the history still keeps.
+    shown: VecDeque<(u64, Shown)>,
+}
+
+impl Decoded {
+    /// Decodes what arrived since the last call and forgets what the history evicted.
+    fn update(&mut self, history: &History<Frame>) {
+        let received = history.received();
+        let first_seq = received - history.len() as u64;
+        let skip = self.next_seq.saturating_sub(first_seq) as usize;
+        for (index, frame) in history.iter().enumerate().skip(skip) {
+            let seq = first_seq + index as u64;
+            let shown = show(frame, seq, self.me.as_deref());
+            if let Shown::Me(id) = &shown {
+                self.me = Some(id.clone());
+            }
+            self.shown.push_back((seq, shown));
+        }
+        self.next_seq = received;
+        while self.shown.front().is_some_and(|(seq, _)| *seq < first_seq) {
+            self.shown.pop_front();
+        }
+    }
+
+    /// The lines to list (oldest first), how many frames could not be shown, and the last reason.
+    fn lines_and_problems(&self) -> (Vec<MessageLine>, usize, Option<String>) {
+        let mut lines = Vec::new();
+        let (mut problems, mut last) = (0, None);
+        for (_, shown) in &self.shown {
+            match shown {
+                Shown::Line(line) => lines.push(line.clone()),
+                Shown::Me(_) => {}
+                Shown::Problem(p) => {
+                    problems += 1;
+                    last = Some(p);
+                }
+            }
+        }
+        (lines, problems, last.cloned())
+    }
+}
+
 /// The broadcast chat page.
 #[component]
 pub fn ChatPage(props: &PageProps) -> Html {
@@ -106,19 +199,12 @@ pub fn ChatPage(props: &PageProps) -> Html {
         },
     );
     let input = use_node_ref();
-    let mut me: Option<String> = None;
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    let history = ws.messages();
-    let first_seq = history.received() - history.len() as u64;
-    for (index, frame) in history.iter().enumerate() {
-        match show(frame, first_seq + index as u64, me.as_deref()) {
-            Shown::Line(line) => lines.push(line),
-            Shown::Me(id) => me = Some(id),
-            Shown::Problem(p) => problems.push(p),
-        }
-    }
-    drop(history);
+    let decoded = use_mut_ref(Decoded::default);
+    let (lines, problems, last_problem) = {
+        let mut decoded = decoded.borrow_mut();
+        decoded.update(&ws.messages());
+        decoded.lines_and_problems()
+    };
     let send = {
         let (ws, input) = (ws.clone(), input.clone());
         Callback::from(move |_: ()| {
@@ -152,9 +238,9 @@ pub fn ChatPage(props: &PageProps) -> Html {
                 <StatusBadge status={status} {on_retry} />
             </header>
             <MessageList lines={lines} empty="No messages yet. Say hello!" />
-            if let Some(problem) = problems.last() {
+            if let Some(problem) = last_problem {
                 <p class="inline-error" role="alert">
-                    { format!("{} message(s) could not be shown. Last: {problem}", problems.len()) }
+                    { format!("{problems} message(s) could not be shown. Last: {problem}") }
                 </p>
             }
             <form class="composer" {onsubmit}>
@@ -193,5 +279,56 @@ mod tests {
             show(&Frame::Binary(vec![1]), 0, None),
             Shown::Problem(_)
         ));
+    }
+
+    fn message(user: &str, text: &str) -> Frame {
+        Frame::Text(format!(
+            r#"{{"type":"message","userId":"{user}","name":"N{user}","text":"{text}","timestamp":0}}"#
+        ))
+    }
+
+    #[test]
+    fn history_is_decoded_incrementally_and_follows_eviction() {
+        let mut history = History::new(3);
+        let mut decoded = Decoded::default();
+        history.push(Frame::Text(
+            r#"{"type":"welcome","userId":"u1","name":"A"}"#.into(),
+        ));
+        history.push(message("u1", "one"));
+        decoded.update(&history);
+        let (lines, problems, _) = decoded.lines_and_problems();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].mine);
+        assert_eq!(problems, 0);
+        // A render with nothing new changes nothing.
+        decoded.update(&history);
+        assert_eq!(decoded.lines_and_problems().0, lines);
+
+        history.push(Frame::Text("{bad".into()));
+        history.push(message("u2", "two"));
+        history.push(message("u2", "three"));
+        decoded.update(&history);
+        let (lines, problems, last) = decoded.lines_and_problems();
+        // Capacity 3: the welcome and "one" are gone; "mine" was decided when they were kept.
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three"]);
+        assert!(!lines[0].mine);
+        assert_eq!((lines[0].key.as_str(), lines[1].key.as_str()), ("f3", "f4"));
+        assert_eq!(problems, 1);
+        assert!(last.is_some_and(|p| p.starts_with("unreadable message")));
+        assert_eq!(decoded.shown.len(), 3);
+    }
+
+    #[test]
+    fn a_frame_missing_what_its_type_needs_says_which_field() {
+        let frame = Frame::Text(r#"{"type":"message","userId":"u1","timestamp":0}"#.into());
+        match show(&frame, 0, None) {
+            Shown::Problem(p) => assert!(p.contains("`message` without `text`"), "{p}"),
+            other => panic!("{other:?}"),
+        }
+        match show(&Frame::Text(r#"{"type":"mystery"}"#.into()), 0, None) {
+            Shown::Problem(p) => assert!(p.contains("unknown chat message type `mystery`"), "{p}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
