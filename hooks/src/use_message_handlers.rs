@@ -1,20 +1,35 @@
 //! `use_message_handlers`: the seed's "subscribe to message types". `on("message", f)` returns a
 //! guard that unsubscribes when dropped; messages nobody handles are counted, not logged one by one.
+//!
+//! Handlers are typed: `on::<T>` decodes the frame into `T` (any `serde` type; `serde_json::Value`
+//! for raw JSON) before calling. Routing reads only the `type` field, so no frame is parsed into
+//! a generic JSON tree first, and a frame that does not fit its handler's type is counted in
+//! [`UseMessageHandlersHandle::invalid`] with the reason, never dropped silently.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 
 use crate::connection::{Connection, ConnectionStatus, Delivery, Frame, WsError};
 use crate::core::outbox::SendPolicy;
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
+use crate::use_typed_websocket::{is_json_object, DecodeError};
 use crate::use_websocket::UseWebSocketOptions;
 
-type Handler = Rc<dyn Fn(&Value)>;
+/// A type-erased handler: decodes the frame's text into its own type and runs, or says why the
+/// text did not decode.
+type Handler = Rc<dyn Fn(&str) -> Result<(), String>>;
+
+/// The only field routing reads.
+#[derive(Deserialize)]
+struct Tag {
+    #[serde(rename = "type")]
+    kind: String,
+}
 
 /// How many distinct unhandled types are counted one by one (see [`OTHER_TYPES`]).
 pub const MAX_UNHANDLED_TYPES: usize = 64;
@@ -32,16 +47,25 @@ pub struct Handlers {
     // (type, count), sorted by type: same reasoning as `table`.
     unhandled: RefCell<Vec<(String, u64)>>,
     malformed: Cell<u64>,
+    invalid: Cell<u64>,
+    last_invalid: RefCell<Option<DecodeError>>,
 }
 
 impl Handlers {
-    /// Adds `handler` for messages whose `type` is `kind`.
-    pub fn on(self: &Rc<Self>, kind: &str, handler: impl Fn(&Value) + 'static) -> Subscription {
+    /// Adds `handler` for messages whose `type` is `kind`, decoded as `T`.
+    pub fn on<T: DeserializeOwned + 'static>(
+        self: &Rc<Self>,
+        kind: &str,
+        handler: impl Fn(T) + 'static,
+    ) -> Subscription {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        self.table
-            .borrow_mut()
-            .push((kind.to_owned(), id, Rc::new(handler)));
+        let erased: Handler = Rc::new(move |text: &str| {
+            serde_json::from_str::<T>(text)
+                .map(&handler)
+                .map_err(|e| e.to_string())
+        });
+        self.table.borrow_mut().push((kind.to_owned(), id, erased));
         Subscription {
             handlers: Rc::downgrade(self),
             id,
@@ -59,14 +83,15 @@ impl Handlers {
             self.malformed.set(self.malformed.get() + 1);
             return false;
         };
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
+        if !is_json_object(text) {
+            self.malformed.set(self.malformed.get() + 1);
+            return false;
+        }
+        let Ok(Tag { kind }) = serde_json::from_str::<Tag>(text) else {
             self.malformed.set(self.malformed.get() + 1);
             return false;
         };
-        let Some(kind) = value.get("type").and_then(Value::as_str) else {
-            self.malformed.set(self.malformed.get() + 1);
-            return false;
-        };
+        let kind = kind.as_str();
         // Clone the handlers out so one may subscribe or unsubscribe while being called.
         let handlers: Vec<Handler> = self
             .table
@@ -94,8 +119,26 @@ impl Handlers {
             }
             return false;
         }
-        handlers.iter().for_each(|h| h(&value));
+        for handler in handlers {
+            if let Err(error) = handler(text) {
+                self.invalid.set(self.invalid.get() + 1);
+                *self.last_invalid.borrow_mut() = Some(DecodeError::new(
+                    frame,
+                    &format!("`{kind}` message: {error}"),
+                ));
+            }
+        }
         true
+    }
+
+    /// How many messages did not decode as their handler's type, and the last of them.
+    pub fn invalid(&self) -> (u64, Option<DecodeError>) {
+        (self.invalid.get(), self.last_invalid.borrow().clone())
+    }
+
+    /// The sum of every problem counter; changes whenever one of them does.
+    fn problems(&self) -> u64 {
+        self.malformed.get() + self.invalid.get() + self.unhandled_total()
     }
 
     /// How many messages arrived with no handler, as `(type, count)` sorted by type.
@@ -153,8 +196,13 @@ impl PartialEq for UseMessageHandlersHandle {
 }
 
 impl UseMessageHandlersHandle {
-    /// Subscribes `handler` to messages of type `kind` until the returned guard drops.
-    pub fn on(&self, kind: &str, handler: impl Fn(&Value) + 'static) -> Subscription {
+    /// Subscribes `handler` to messages of type `kind`, decoded as `T`, until the returned guard
+    /// drops.
+    pub fn on<T: DeserializeOwned + 'static>(
+        &self,
+        kind: &str,
+        handler: impl Fn(T) + 'static,
+    ) -> Subscription {
         self.handlers.on(kind, handler)
     }
 
@@ -181,6 +229,12 @@ impl UseMessageHandlersHandle {
     /// Frames that were not a typed JSON message.
     pub fn malformed(&self) -> u64 {
         self.handlers.malformed()
+    }
+
+    /// Messages that did not decode as their handler's type, and the last of them (its error
+    /// names the `type`).
+    pub fn invalid(&self) -> (u64, Option<DecodeError>) {
+        self.handlers.invalid()
     }
 
     /// Sends `value` as JSON (queued while offline).
@@ -213,8 +267,8 @@ impl UseMessageHandlersHandle {
 ///     let joined = use_state(|| 0);
 ///     {
 ///         let joined = joined.clone();
-///         // Subscribed while mounted; unsubscribed on unmount.
-///         use_on(&ws, "user:joined", move |_| joined.set(*joined + 1));
+///         // Subscribed while mounted; unsubscribed on unmount. `IgnoredAny`: only the type matters.
+///         use_on(&ws, "user:joined", move |_: serde::de::IgnoredAny| joined.set(*joined + 1));
 ///     }
 ///     html! { <p>{ format!("{} joins, {} unhandled types", *joined, ws.unhandled().len()) }</p> }
 /// }
@@ -229,7 +283,13 @@ pub fn use_message_handlers(url: &str) -> UseMessageHandlersHandle {
 /// # Example
 /// ```
 /// use realtime_hooks::{use_message_handlers_with_options, use_on, UseWebSocketOptions, WebSocketOptions};
+/// use serde::Deserialize;
 /// use yew::prelude::*;
+///
+/// #[derive(Deserialize)]
+/// struct ServerError {
+///     message: String,
+/// }
 ///
 /// #[component]
 /// fn Errors() -> Html {
@@ -241,7 +301,7 @@ pub fn use_message_handlers(url: &str) -> UseMessageHandlersHandle {
 ///     let last = use_state(String::new);
 ///     {
 ///         let last = last.clone();
-///         use_on(&ws, "error", move |v| last.set(v["message"].as_str().unwrap_or_default().to_owned()));
+///         use_on(&ws, "error", move |e: ServerError| last.set(e.message));
 ///     }
 ///     html! { <p>{ (*last).clone() }</p> }
 /// }
@@ -257,9 +317,17 @@ pub fn use_message_handlers_with_options(
     {
         let handlers = handlers.clone();
         use_effect_with(conn.clone(), move |conn| {
-            let on_frame = conn.on_frame(move |frame| {
-                handlers.dispatch(frame);
-            });
+            let on_frame = {
+                let redraw = redraw.clone();
+                conn.on_frame(move |frame| {
+                    // Handlers update their own state; a new problem is ours to show.
+                    let before = handlers.problems();
+                    handlers.dispatch(frame);
+                    if handlers.problems() != before {
+                        redraw.request();
+                    }
+                })
+            };
             let on_status = conn.on_status(move || redraw.request());
             move || drop((on_frame, on_status))
         });
@@ -273,31 +341,39 @@ pub fn use_message_handlers_with_options(
 /// # Example
 /// ```
 /// use realtime_hooks::{use_message_handlers, use_on};
+/// use serde::Deserialize;
 /// use yew::prelude::*;
 ///
+/// #[derive(Deserialize)]
+/// #[serde(rename_all = "camelCase")]
+/// struct Typing {
+///     is_typing: bool,
+/// }
+///
 /// #[component]
-/// fn Typing() -> Html {
+/// fn TypingHint() -> Html {
 ///     let ws = use_message_handlers("/ws/typed-chat");
 ///     let typing = use_state(|| false);
 ///     {
 ///         let typing = typing.clone();
-///         use_on(&ws, "typing", move |v| typing.set(v["isTyping"].as_bool().unwrap_or(false)));
+///         use_on(&ws, "typing", move |t: Typing| typing.set(t.is_typing));
 ///     }
 ///     html! { <p>{ if *typing { "someone is typing…" } else { "" } }</p> }
 /// }
 /// ```
 #[hook]
-pub fn use_on<F>(ws: &UseMessageHandlersHandle, kind: &str, handler: F)
+pub fn use_on<T, F>(ws: &UseMessageHandlersHandle, kind: &str, handler: F)
 where
-    F: Fn(&Value) + 'static,
+    T: DeserializeOwned + 'static,
+    F: Fn(T) + 'static,
 {
-    let latest = use_mut_ref(|| Box::new(|_: &Value| {}) as Box<dyn Fn(&Value)>);
+    let latest = use_mut_ref(|| Box::new(|_: T| {}) as Box<dyn Fn(T)>);
     *latest.borrow_mut() = Box::new(handler);
     let ws = ws.clone();
     use_effect_with(
         (Rc::as_ptr(&ws.handlers) as usize, kind.to_owned()),
         move |(_, kind)| {
-            let subscription = ws.on(kind, move |value| (latest.borrow())(value));
+            let subscription = ws.on(kind, move |message: T| (latest.borrow())(message));
             move || drop(subscription)
         },
     );
@@ -311,19 +387,25 @@ mod tests {
         Frame::Text(s.to_owned())
     }
 
+    #[derive(Deserialize)]
+    struct Said {
+        text: String,
+    }
+
+    type Any = serde::de::IgnoredAny;
+
     #[test]
     fn handlers_get_their_type_and_unhandled_types_are_counted() {
         let handlers = Rc::new(Handlers::default());
         let seen = Rc::new(RefCell::new(Vec::new()));
         let sink = seen.clone();
-        let _sub = handlers.on("message", move |v| {
-            sink.borrow_mut()
-                .push(v["text"].as_str().unwrap_or("").to_owned())
-        });
+        let _sub = handlers.on("message", move |m: Said| sink.borrow_mut().push(m.text));
         assert!(handlers.dispatch(&text(r#"{"type":"message","text":"a"}"#)));
         assert!(!handlers.dispatch(&text(r#"{"type":"typing"}"#)));
         assert!(!handlers.dispatch(&text(r#"{"type":"typing"}"#)));
         assert!(!handlers.dispatch(&text("not json")));
+        assert!(!handlers.dispatch(&text(r#"{"type":7,"text":"b"}"#)));
+        assert!(!handlers.dispatch(&text(r#"["message"]"#)));
         assert!(!handlers.dispatch(&Frame::Binary(vec![0])));
         assert_eq!(*seen.borrow(), vec!["a".to_owned()]);
         assert!(!handlers.dispatch(&text(r#"{"type":"error"}"#)));
@@ -334,7 +416,8 @@ mod tests {
             vec![("error".to_owned(), 1), ("typing".to_owned(), 2)]
         );
         assert_eq!(handlers.unhandled_total(), 3);
-        assert_eq!(handlers.malformed(), 2);
+        assert_eq!(handlers.malformed(), 4);
+        assert_eq!(handlers.invalid(), (0, None));
     }
 
     #[test]
@@ -356,9 +439,9 @@ mod tests {
         let handlers = Rc::new(Handlers::default());
         let count = Rc::new(Cell::new(0));
         let c = count.clone();
-        let sub = handlers.on("x", move |_| c.set(c.get() + 1));
+        let sub = handlers.on("x", move |_: Any| c.set(c.get() + 1));
         let c = count.clone();
-        let _other = handlers.on("y", move |_| c.set(c.get() + 10));
+        let _other = handlers.on("y", move |_: Any| c.set(c.get() + 10));
         handlers.dispatch(&text(r#"{"type":"x"}"#));
         drop(sub);
         handlers.dispatch(&text(r#"{"type":"x"}"#));
@@ -373,8 +456,37 @@ mod tests {
         let handlers = Rc::new(Handlers::default());
         let inner = Rc::new(RefCell::new(None));
         let (h, slot) = (handlers.clone(), inner.clone());
-        let _sub = handlers.on("a", move |_| *slot.borrow_mut() = Some(h.on("b", |_| {})));
+        let _sub = handlers.on("a", move |_: Any| {
+            *slot.borrow_mut() = Some(h.on("b", |_: Any| {}))
+        });
         assert!(handlers.dispatch(&text(r#"{"type":"a"}"#)));
         assert!(handlers.dispatch(&text(r#"{"type":"b"}"#)));
+    }
+
+    #[test]
+    fn a_message_that_does_not_fit_its_handlers_type_is_counted_with_the_reason() {
+        let handlers = Rc::new(Handlers::default());
+        let seen = Rc::new(Cell::new(0));
+        let (a, b) = (seen.clone(), seen.clone());
+        let _typed = handlers.on("message", move |_: Said| a.set(a.get() + 1));
+        let _raw = handlers.on("message", move |v: serde_json::Value| {
+            assert_eq!(v["text"], 5);
+            b.set(b.get() + 10);
+        });
+        let bad = r#"{"type":"message","text":5}"#;
+        assert!(handlers.dispatch(&text(bad)));
+        // The raw handler still ran; the typed one said why it could not.
+        assert_eq!(seen.get(), 10);
+        let (count, last) = handlers.invalid();
+        assert_eq!(count, 1);
+        let last = last.expect("the error");
+        assert!(
+            last.error
+                .starts_with("`message` message: invalid type: integer `5`"),
+            "{}",
+            last.error
+        );
+        assert_eq!((last.raw.as_str(), last.len), (bad, bad.len()));
+        assert_eq!(handlers.malformed(), 0);
     }
 }

@@ -11,11 +11,13 @@ use yew::prelude::*;
 use crate::browser;
 use crate::connection::{Connection, ConnectionState, ConnectionStatus, Frame, WebSocketOptions};
 use crate::core::outbox::SendPolicy;
-use crate::core::presence::{Cursor, Presence, PresenceEvent, PresenceMap, PresenceWire};
+use crate::core::presence::{
+    Cursor, CursorUpdate, Presence, PresenceEvent, PresenceMap, PresenceWire,
+};
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
 use crate::use_throttled_send::{use_throttled_send, ThrottledSender};
-use crate::use_typed_websocket::{decode_frame, DecodeError};
+use crate::use_typed_websocket::{decode_object, DecodeError};
 
 /// Options of [`use_presence_with_options`]; every field documents its default.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,9 +120,9 @@ impl UsePresenceHandle {
 
     /// Sends this user's cursor (throttled; offline only the latest position is kept).
     pub fn update_cursor(&self, x: f64, y: f64) {
-        let message = serde_json::json!({ "type": "presence:update", "cursor": Cursor { x, y } });
+        let cursor = Cursor { x, y };
         // Refusals are recorded in the connection status the UI shows.
-        let _ = self.cursor.send(&message);
+        let _ = self.cursor.send(&CursorUpdate::new(Some(&cursor)));
     }
 
     /// Frames that were not valid presence messages, and the last of them.
@@ -236,7 +238,7 @@ pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePres
 }
 
 fn apply_frame(state: &mut State, frame: &Frame, now_ms: f64) {
-    let incoming = decode_frame::<PresenceWire>(frame)
+    let incoming = decode_object::<PresenceWire>(frame)
         .and_then(|wire| classify(wire).map_err(|error| DecodeError::new(frame, &error)));
     match incoming {
         Ok(Incoming::Welcome(user_id)) => {
@@ -328,8 +330,9 @@ mod tests {
         let unknown = r#"{"type":"presence:teleport","userId":"u9"}"#;
         apply_frame(&mut s, &text(unknown), 0.0);
         apply_frame(&mut s, &text(r#"{"type":"welcome","name":"x"}"#), 0.0);
+        apply_frame(&mut s, &text(r#"["presence:leave","u1"]"#), 0.0);
         apply_frame(&mut s, &text(r#"{"type":"presence:snapshot"}"#), 0.0);
-        assert_eq!(s.errors, 6);
+        assert_eq!(s.errors, 7);
         assert_eq!(s.me, None);
         let last = s.last_error.expect("an error");
         assert_eq!(last.error, "`presence:snapshot` without `users`");

@@ -69,6 +69,25 @@ pub fn decode_frame<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeErr
     }
 }
 
+/// Like [`decode_frame`], but only a JSON object is accepted at the top level.
+///
+/// serde's derive for a struct also accepts an array of its fields in order; for a protocol of
+/// `type`-tagged objects, `["presence:leave","u2"]` must be an error, not a leave.
+pub fn decode_object<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeError> {
+    match frame {
+        Frame::Text(text) if !is_json_object(text) => {
+            Err(DecodeError::new(frame, "expected a JSON object"))
+        }
+        _ => decode_frame(frame),
+    }
+}
+
+/// Whether `text` starts (after whitespace) like a JSON object; a cheap check before decoding
+/// into a struct, which would also accept an array.
+pub fn is_json_object(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
 /// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {

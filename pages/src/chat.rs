@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 use realtime_hooks::core::heartbeat::HeartbeatPolicy;
 use realtime_hooks::core::history::History;
 use realtime_hooks::core::presence::color_for;
-use realtime_hooks::use_typed_websocket::{decode_frame, truncate};
+use realtime_hooks::use_typed_websocket::{decode_object, truncate};
 use realtime_hooks::{use_websocket_with_options, Frame, UseWebSocketOptions, WebSocketOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -91,6 +91,14 @@ impl TryFrom<ChatWire> for ChatIn {
     }
 }
 
+/// What the page sends: a chat message.
+#[derive(Serialize)]
+struct Say<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
 /// What the page shows for one received frame.
 #[derive(Debug, PartialEq)]
 enum Shown {
@@ -102,7 +110,7 @@ enum Shown {
 /// What to show for the frame at absolute position `seq` (stable across history eviction, so
 /// list keys never repeat, even when a restarted server reuses message ids).
 fn show(frame: &Frame, seq: u64, me: Option<&str>) -> Shown {
-    match decode_frame::<ChatIn>(frame) {
+    match decode_object::<ChatIn>(frame) {
         Ok(ChatIn::Welcome { user_id, .. }) => Shown::Me(user_id),
         Ok(ChatIn::Message {
             user_id,
@@ -217,7 +225,10 @@ pub fn ChatPage(props: &PageProps) -> Html {
             }
             // Queued while offline; a full queue shows in the status badge, and the text stays.
             if ws
-                .send(&serde_json::json!({ "type": "message", "text": text }))
+                .send(&Say {
+                    kind: "message",
+                    text: &text,
+                })
                 .is_ok()
             {
                 field.set_value("");
@@ -324,6 +335,11 @@ mod tests {
         let frame = Frame::Text(r#"{"type":"message","userId":"u1","timestamp":0}"#.into());
         match show(&frame, 0, None) {
             Shown::Problem(p) => assert!(p.contains("`message` without `text`"), "{p}"),
+            other => panic!("{other:?}"),
+        }
+        let array = Frame::Text(r#"["message",1,"u1","A","hi",0]"#.into());
+        match show(&array, 0, None) {
+            Shown::Problem(p) => assert!(p.contains("expected a JSON object"), "{p}"),
             other => panic!("{other:?}"),
         }
         match show(&Frame::Text(r#"{"type":"mystery"}"#.into()), 0, None) {

@@ -5,9 +5,10 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use realtime_hooks::core::presence::color_for;
-use realtime_hooks::use_message_handlers;
+use realtime_hooks::use_message_handlers::{Subscription, UseMessageHandlersHandle};
+use realtime_hooks::{use_message_handlers, DecodeError};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -46,48 +47,85 @@ pub enum ClientMessage {
     },
 }
 
-#[derive(Deserialize)]
+/// A room member as `joined` lists them.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-struct Member {
-    user_id: String,
-    name: String,
+pub struct Member {
+    /// Server-assigned id.
+    pub user_id: String,
+    /// Display name.
+    pub name: String,
 }
 
-#[derive(Deserialize)]
+/// `welcome`: this connection's identity.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-struct Joined {
-    room: String,
-    users: Vec<String>,
+pub struct Welcome {
+    /// Server-assigned id.
+    pub user_id: String,
+}
+
+/// `joined`: we are in `room`, with these members.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Joined {
+    /// The room.
+    pub room: String,
+    /// Member ids, in arrival order.
+    pub users: Vec<String>,
+    /// Members with names (newer servers; ids without a name show as the id).
     #[serde(default)]
-    members: Vec<Member>,
+    pub members: Vec<Member>,
 }
 
-#[derive(Deserialize)]
+/// `user:joined`, `user:left` and `left`: someone entered or left `room`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-struct UserEvent {
-    room: String,
-    user_id: String,
+pub struct UserEvent {
+    /// The room.
+    pub room: String,
+    /// Who.
+    pub user_id: String,
+    /// Their name, when the server sends it.
     #[serde(default)]
-    name: String,
+    pub name: String,
 }
 
-#[derive(Deserialize)]
+/// `message`: someone said something in `room`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-struct RoomMessage {
-    room: String,
-    user_id: String,
+pub struct RoomMessage {
+    /// The room.
+    pub room: String,
+    /// Author's id.
+    pub user_id: String,
+    /// Author's name, when the server sends it.
     #[serde(default)]
-    name: String,
-    text: String,
-    timestamp: f64,
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// ms since the epoch.
+    pub timestamp: f64,
 }
 
-#[derive(Deserialize)]
+/// `typing`: someone started or stopped typing in `room`.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-struct Typing {
-    room: String,
-    user_id: String,
-    is_typing: bool,
+pub struct Typing {
+    /// The room.
+    pub room: String,
+    /// Who.
+    pub user_id: String,
+    /// Started (true) or stopped.
+    pub is_typing: bool,
+}
+
+/// `error`: the server refused something.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+pub struct ServerError {
+    /// Why.
+    #[serde(default)]
+    pub message: String,
 }
 
 /// The room state every component of the page reads.
@@ -106,30 +144,29 @@ pub struct RoomState {
     pub received: u64,
     /// Who is typing (ids).
     pub typing: Vec<String>,
-    /// Server errors and unreadable messages, newest last (bounded to 5).
+    /// Server errors, newest last (bounded to 5).
     pub errors: Vec<String>,
 }
 
-/// What changes the room state.
+/// What changes the room state: one variant per message type, decoded by its handler.
+#[derive(Clone, Debug, PartialEq)]
 pub enum RoomAction {
-    /// A message of `type` with its JSON.
-    Server(String, Value),
+    /// `welcome`.
+    Welcome(Welcome),
+    /// `joined`.
+    Joined(Joined),
+    /// `user:joined`.
+    UserJoined(UserEvent),
+    /// `user:left`, or `left` (about us).
+    UserLeft(UserEvent),
+    /// `message`.
+    Message(RoomMessage),
+    /// `typing`.
+    Typing(Typing),
+    /// `error`.
+    ServerError(ServerError),
     /// We asked to leave.
     LeftLocally,
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(
-    state: &mut RoomState,
-    kind: &str,
-    value: Value,
-) -> Option<T> {
-    match serde_json::from_value(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            push_error(state, format!("unreadable `{kind}` message: {e}"));
-            None
-        }
-    }
 }
 
 /// Adds or renames member `id`, keeping `users` sorted by id.
@@ -166,108 +203,101 @@ impl Reducible for RoomState {
                 s.users.clear();
                 s.typing.clear();
             }
-            RoomAction::Server(kind, value) => match kind.as_str() {
-                "welcome" => {
-                    s.me = value
-                        .get("userId")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
+            RoomAction::Welcome(w) => s.me = Some(w.user_id),
+            RoomAction::Joined(j) => {
+                s.room = Some(j.room);
+                // Named members first: the stable sort keeps them ahead of the same id from the
+                // bare `users` list, and `dedup` keeps the first.
+                s.users = j.members.into_iter().map(|m| (m.user_id, m.name)).collect();
+                s.users
+                    .extend(j.users.into_iter().map(|id| (id.clone(), id)));
+                s.users.sort_by(|a, b| a.0.cmp(&b.0));
+                s.users.dedup_by(|later, first| later.0 == first.0);
+                s.lines.clear();
+                s.typing.clear();
+            }
+            RoomAction::UserJoined(u) => {
+                if s.room.as_deref() == Some(u.room.as_str()) {
+                    let name = if u.name.is_empty() {
+                        u.user_id.clone()
+                    } else {
+                        u.name
+                    };
+                    upsert_user(&mut s.users, u.user_id, name);
                 }
-                "joined" => {
-                    if let Some(j) = parse::<Joined>(&mut s, &kind, value) {
-                        s.room = Some(j.room);
-                        // Named members first: the stable sort keeps them ahead of the same
-                        // id from the bare `users` list, and `dedup` keeps the first.
-                        s.users = j.members.into_iter().map(|m| (m.user_id, m.name)).collect();
-                        s.users
-                            .extend(j.users.into_iter().map(|id| (id.clone(), id)));
-                        s.users.sort_by(|a, b| a.0.cmp(&b.0));
-                        s.users.dedup_by(|later, first| later.0 == first.0);
-                        s.lines.clear();
-                        s.typing.clear();
-                    }
+            }
+            RoomAction::UserLeft(u) => {
+                if s.me.as_deref() == Some(u.user_id.as_str()) {
+                    s.room = None;
+                    s.users.clear();
+                } else {
+                    s.users.retain(|(id, _)| *id != u.user_id);
                 }
-                "user:joined" => {
-                    if let Some(u) = parse::<UserEvent>(&mut s, &kind, value) {
-                        if s.room.as_deref() == Some(u.room.as_str()) {
-                            let name = if u.name.is_empty() {
-                                u.user_id.clone()
-                            } else {
-                                u.name
-                            };
-                            upsert_user(&mut s.users, u.user_id, name);
-                        }
-                    }
-                }
-                "user:left" | "left" => {
-                    if let Some(u) = parse::<UserEvent>(&mut s, &kind, value) {
-                        if s.me.as_deref() == Some(u.user_id.as_str()) {
-                            s.room = None;
-                            s.users.clear();
+                s.typing.retain(|id| *id != u.user_id);
+            }
+            RoomAction::Message(m) => {
+                if s.room.as_deref() == Some(m.room.as_str()) {
+                    s.received += 1;
+                    s.typing.retain(|id| *id != m.user_id);
+                    s.lines.push(MessageLine {
+                        key: format!("m{}", s.received),
+                        author: if m.name.is_empty() {
+                            m.user_id.clone()
                         } else {
-                            s.users.retain(|(id, _)| *id != u.user_id);
-                        }
-                        s.typing.retain(|id| *id != u.user_id);
+                            m.name
+                        },
+                        color: color_for(&m.user_id),
+                        mine: s.me.as_deref() == Some(m.user_id.as_str()),
+                        text: m.text,
+                        timestamp: m.timestamp,
+                    });
+                    if s.lines.len() > 300 {
+                        s.lines.remove(0);
                     }
                 }
-                "message" => {
-                    if let Some(m) = parse::<RoomMessage>(&mut s, &kind, value) {
-                        if s.room.as_deref() == Some(m.room.as_str()) {
-                            s.received += 1;
-                            s.typing.retain(|id| *id != m.user_id);
-                            s.lines.push(MessageLine {
-                                key: format!("m{}", s.received),
-                                author: if m.name.is_empty() {
-                                    m.user_id.clone()
-                                } else {
-                                    m.name
-                                },
-                                color: color_for(&m.user_id),
-                                mine: s.me.as_deref() == Some(m.user_id.as_str()),
-                                text: m.text,
-                                timestamp: m.timestamp,
-                            });
-                            if s.lines.len() > 300 {
-                                s.lines.remove(0);
-                            }
-                        }
+            }
+            RoomAction::Typing(t) => {
+                if s.room.as_deref() == Some(t.room.as_str()) {
+                    s.typing.retain(|id| *id != t.user_id);
+                    if t.is_typing {
+                        s.typing.push(t.user_id);
                     }
                 }
-                "typing" => {
-                    if let Some(t) = parse::<Typing>(&mut s, &kind, value) {
-                        if s.room.as_deref() == Some(t.room.as_str()) {
-                            s.typing.retain(|id| *id != t.user_id);
-                            if t.is_typing {
-                                s.typing.push(t.user_id);
-                            }
-                        }
-                    }
-                }
-                "error" => {
-                    let message = value
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("unknown error");
-                    push_error(&mut s, format!("server: {message}"));
-                }
-                _ => {}
-            },
+            }
+            RoomAction::ServerError(e) => {
+                let message = if e.message.is_empty() {
+                    "unknown error"
+                } else {
+                    &e.message
+                };
+                push_error(&mut s, format!("server: {message}"));
+            }
         }
         Rc::new(s)
     }
 }
 
+/// The inline error for frames that did not decode: the latest reason, and the count when more.
+fn unreadable_line(count: u64, error: &str) -> String {
+    if count > 1 {
+        format!("unreadable {error} ({count} so far)")
+    } else {
+        format!("unreadable {error}")
+    }
+}
+
+/// Subscribes the reducer to messages of `kind`, decoded as `T` and wrapped by `action`.
+fn route<T: DeserializeOwned + 'static>(
+    ws: &UseMessageHandlersHandle,
+    state: &UseReducerHandle<RoomState>,
+    kind: &str,
+    action: fn(T) -> RoomAction,
+) -> Subscription {
+    let dispatcher = state.dispatcher();
+    ws.on(kind, move |message: T| dispatcher.dispatch(action(message)))
+}
+
 const ROOMS: [&str; 3] = ["general", "random", "help"];
-const TYPES: [&str; 8] = [
-    "welcome",
-    "joined",
-    "user:joined",
-    "user:left",
-    "left",
-    "message",
-    "typing",
-    "error",
-];
 
 /// The typed chat page: room picker, members, messages, typing indicator, inline server errors.
 #[component]
@@ -275,18 +305,20 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
     let ws = use_message_handlers(&props.url);
     let state = use_reducer(RoomState::default);
     {
-        // One handler per message type, each feeding the reducer (a dispatcher never goes stale).
+        // One handler per message type, each decoding its own type and feeding the reducer (a
+        // dispatcher never goes stale). Frames that do not fit are counted by the hook.
         let (ws, state) = (ws.clone(), state.clone());
         use_effect_with((), move |_| {
-            let subscriptions: Vec<_> = TYPES
-                .iter()
-                .map(|kind| {
-                    let state = state.clone();
-                    ws.on(kind, move |value: &Value| {
-                        state.dispatch(RoomAction::Server(kind.to_string(), value.clone()))
-                    })
-                })
-                .collect();
+            let subscriptions = [
+                route(&ws, &state, "welcome", RoomAction::Welcome),
+                route(&ws, &state, "joined", RoomAction::Joined),
+                route(&ws, &state, "user:joined", RoomAction::UserJoined),
+                route(&ws, &state, "user:left", RoomAction::UserLeft),
+                route(&ws, &state, "left", RoomAction::UserLeft),
+                route(&ws, &state, "message", RoomAction::Message),
+                route(&ws, &state, "typing", RoomAction::Typing),
+                route(&ws, &state, "error", RoomAction::ServerError),
+            ];
             move || drop(subscriptions)
         });
     }
@@ -390,6 +422,7 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         .map(|id| user_name(&state.users, id).unwrap_or(id).to_owned())
         .collect();
     let unhandled = ws.unhandled_total();
+    let (unreadable, last_unreadable) = ws.invalid();
     html! {
         <section class="page typed-chat">
             <header class="page-head">
@@ -438,6 +471,9 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
                 </aside>
             </div>
             { for state.errors.iter().map(|e| html! { <p class="inline-error" role="alert">{ e }</p> }) }
+            if let Some(DecodeError { error, .. }) = last_unreadable {
+                <p class="inline-error" role="alert">{ unreadable_line(unreadable, &error) }</p>
+            }
             if unhandled > 0 {
                 <p class="hint">{ format!("{unhandled} message(s) of unknown types ignored") }</p>
             }
@@ -449,60 +485,53 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
 mod tests {
     use super::*;
 
-    fn server(state: Rc<RoomState>, json: &str) -> Rc<RoomState> {
-        let value: Value = serde_json::from_str(json).expect("test JSON");
-        let kind = value["type"].as_str().expect("typed").to_owned();
-        state.reduce(RoomAction::Server(kind, value))
+    fn server<T: DeserializeOwned>(
+        state: Rc<RoomState>,
+        action: fn(T) -> RoomAction,
+        json: &str,
+    ) -> Rc<RoomState> {
+        state.reduce(action(serde_json::from_str(json).expect("test JSON")))
     }
 
     fn joined_general() -> Rc<RoomState> {
         let s = server(
             Rc::default(),
+            RoomAction::Welcome,
             r#"{"type":"welcome","userId":"u2","name":"Bo"}"#,
         );
         server(
             s,
+            RoomAction::Joined,
             r#"{"type":"joined","room":"general","users":["u3","u1","u2"],
                 "members":[{"userId":"u2","name":"Bo"},{"userId":"u1","name":"Ann"}]}"#,
         )
     }
 
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(id, name)| (id.to_string(), name.to_string()))
+            .collect()
+    }
+
     #[test]
     fn joined_lists_members_by_id_with_their_names_and_events_keep_it_sorted() {
         let s = joined_general();
-        let ids = |s: &RoomState| s.users.clone();
         assert_eq!(s.room.as_deref(), Some("general"));
-        assert_eq!(
-            ids(&s),
-            vec![
-                ("u1".to_owned(), "Ann".to_owned()),
-                ("u2".to_owned(), "Bo".to_owned()),
-                ("u3".to_owned(), "u3".to_owned()),
-            ]
-        );
-        let s = server(
-            s,
-            r#"{"type":"user:joined","room":"general","userId":"u0","name":"Cy"}"#,
-        );
-        let s = server(
-            s,
-            r#"{"type":"user:joined","room":"general","userId":"u3","name":"Di"}"#,
-        );
-        let s = server(s, r#"{"type":"user:left","room":"general","userId":"u1"}"#);
+        assert_eq!(s.users, pairs(&[("u1", "Ann"), ("u2", "Bo"), ("u3", "u3")]));
+        let joined = RoomAction::UserJoined;
+        let s = server(s, joined, r#"{"room":"general","userId":"u0","name":"Cy"}"#);
+        let s = server(s, joined, r#"{"room":"general","userId":"u3","name":"Di"}"#);
+        // Someone joining another room is not listed here.
+        let s = server(s, joined, r#"{"room":"random","userId":"u9","name":"Ed"}"#);
+        let left = RoomAction::UserLeft;
+        let s = server(s, left, r#"{"room":"general","userId":"u1"}"#);
         // Repeated leave (a sweep after a normal leave) changes nothing.
-        let s = server(s, r#"{"type":"user:left","room":"general","userId":"u1"}"#);
-        assert_eq!(
-            ids(&s),
-            vec![
-                ("u0".to_owned(), "Cy".to_owned()),
-                ("u2".to_owned(), "Bo".to_owned()),
-                ("u3".to_owned(), "Di".to_owned()),
-            ]
-        );
+        let s = server(s, left, r#"{"room":"general","userId":"u1"}"#);
+        assert_eq!(s.users, pairs(&[("u0", "Cy"), ("u2", "Bo"), ("u3", "Di")]));
         assert_eq!(user_name(&s.users, "u3"), Some("Di"));
         assert_eq!(user_name(&s.users, "u1"), None);
         // Our own leave empties the room.
-        let s = server(s, r#"{"type":"left","room":"general","userId":"u2"}"#);
+        let s = server(s, left, r#"{"type":"left","room":"general","userId":"u2"}"#);
         assert_eq!(s.room, None);
         assert!(s.users.is_empty());
     }
@@ -511,12 +540,9 @@ mod tests {
     fn line_keys_stay_unique_after_the_300_line_bound_evicts() {
         let mut s = joined_general();
         for i in 0..305 {
-            s = server(
-                s,
-                &format!(
-                    r#"{{"type":"message","room":"general","userId":"u1","text":"m{i}","timestamp":1000}}"#
-                ),
-            );
+            let json =
+                format!(r#"{{"room":"general","userId":"u1","text":"m{i}","timestamp":1000}}"#);
+            s = server(s, RoomAction::Message, &json);
         }
         assert_eq!(s.lines.len(), 300);
         assert_eq!(s.lines[0].text, "m5");
@@ -527,16 +553,35 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_typed_message_is_reported_and_changes_nothing_else() {
+    fn typing_and_server_errors() {
         let s = joined_general();
-        let before = s.users.clone();
-        let s = server(s, r#"{"type":"user:joined","room":"general"}"#);
-        assert_eq!(s.users, before);
-        assert_eq!(s.errors.len(), 1);
-        assert!(
-            s.errors[0].starts_with("unreadable `user:joined` message"),
-            "{}",
-            s.errors[0]
+        let typing = RoomAction::Typing;
+        let s = server(
+            s,
+            typing,
+            r#"{"room":"general","userId":"u1","isTyping":true}"#,
         );
+        let s = server(
+            s,
+            typing,
+            r#"{"room":"general","userId":"u3","isTyping":true}"#,
+        );
+        assert_eq!(s.typing, ["u1", "u3"]);
+        // A message from a typist ends their typing.
+        let said = r#"{"room":"general","userId":"u1","text":"hi","timestamp":1}"#;
+        let s = server(s, RoomAction::Message, said);
+        assert_eq!(s.typing, ["u3"]);
+        let mut s = s;
+        for i in 0..7 {
+            let json = format!(r#"{{"type":"error","message":"no {i}"}}"#);
+            s = server(s, RoomAction::ServerError, &json);
+        }
+        assert_eq!(s.errors.len(), 5);
+        assert_eq!(s.errors[4], "server: no 6");
+        assert_eq!(
+            unreadable_line(1, "`joined` message: x"),
+            "unreadable `joined` message: x"
+        );
+        assert_eq!(unreadable_line(3, "e"), "unreadable e (3 so far)");
     }
 }

@@ -10,6 +10,10 @@
 //! browser comes back online. Call [`Liveness::on_frame`] for every inbound frame, then
 //! [`Liveness::on_pong`] for pongs (see [`pong_id`]).
 
+use serde::Deserialize;
+
+use super::decimal::Fixed;
+
 /// Ping cadence and patience.
 // Clone, not Copy: the hooks keep policies in options structs and clone them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,8 +161,20 @@ impl Liveness {
 }
 
 /// The ping frame of `docs/protocol.md`; the server echoes `id` and `timestamp` in the pong.
+/// `now_ms` is sent in whole milliseconds.
 pub fn ping_frame(id: u64, now_ms: f64) -> String {
-    serde_json::json!({ "type": "ping", "id": id, "timestamp": now_ms }).to_string()
+    format!(
+        r#"{{"type":"ping","id":{id},"timestamp":{}}}"#,
+        Fixed(now_ms, 0)
+    )
+}
+
+/// The fields of a pong the heartbeat reads.
+#[derive(Deserialize)]
+struct Pong {
+    #[serde(rename = "type")]
+    kind: String,
+    id: u64,
 }
 
 /// The ping id carried by a pong frame, or `None` for any other frame.
@@ -167,11 +183,11 @@ pub fn pong_id(frame: &str) -> Option<u64> {
     if !frame.contains("pong") {
         return None;
     }
-    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
-    if value.get("type")?.as_str()? != "pong" {
+    if !frame.trim_start().starts_with('{') {
         return None;
     }
-    value.get("id")?.as_u64()
+    let pong: Pong = serde_json::from_str(frame).ok()?;
+    (pong.kind == "pong").then_some(pong.id)
 }
 
 #[cfg(test)]
@@ -272,10 +288,11 @@ mod tests {
 
     #[test]
     fn ping_and_pong_frames_follow_the_protocol() {
-        let ping: serde_json::Value = serde_json::from_str(&ping_frame(7, 12.5)).unwrap();
+        let ping: serde_json::Value =
+            serde_json::from_str(&ping_frame(7, 1764136000123.6)).unwrap();
         assert_eq!(
             ping,
-            serde_json::json!({ "type": "ping", "id": 7, "timestamp": 12.5 })
+            serde_json::json!({ "type": "ping", "id": 7, "timestamp": 1764136000124_u64 })
         );
         assert_eq!(
             pong_id(r#"{"type":"pong","id":7,"timestamp":12.5}"#),
@@ -283,6 +300,9 @@ mod tests {
         );
         assert_eq!(pong_id(r#"{"type":"message","id":7}"#), None);
         assert_eq!(pong_id("not json"), None);
+        assert_eq!(pong_id(r#"["pong",7]"#), None);
+        assert_eq!(pong_id(r#"{"type":"pong","id":"7"}"#), None);
+        assert_eq!(pong_id(r#"{"type":"pong"}"#), None);
     }
 
     proptest! {

@@ -118,19 +118,39 @@ impl TryFrom<PresenceWire> for PresenceEvent {
 impl PresenceEvent {
     /// Parse a text frame; other message types (`welcome`, `pong`, `error`) are errors to ignore.
     pub fn parse(frame: &str) -> Result<Self, serde_json::Error> {
+        // A struct's derive also takes an array of its fields: the protocol sends objects only.
+        if !frame.trim_start().starts_with('{') {
+            return Err(serde::de::Error::custom("expected a JSON object"));
+        }
         serde_json::from_str(frame)
+    }
+}
+
+/// The client's `presence:update` message.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq)]
+pub struct CursorUpdate<'a> {
+    /// Always `presence:update`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The cursor; omitted when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<&'a Cursor>,
+}
+
+impl<'a> CursorUpdate<'a> {
+    /// The update carrying `cursor`.
+    pub fn new(cursor: Option<&'a Cursor>) -> Self {
+        Self {
+            kind: "presence:update",
+            cursor,
+        }
     }
 }
 
 /// The client's `presence:update` frame carrying `cursor` (omitted when `None`).
 pub fn update_frame(cursor: Option<&Cursor>) -> String {
-    match cursor {
-        Some(c) => {
-            serde_json::json!({ "type": "presence:update", "cursor": { "x": c.x, "y": c.y } })
-        }
-        None => serde_json::json!({ "type": "presence:update" }),
-    }
-    .to_string()
+    // Cannot fail: two strings and two finite-or-null numbers.
+    serde_json::to_string(&CursorUpdate::new(cursor)).unwrap_or_default()
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -388,6 +408,7 @@ mod tests {
                 "unknown presence message type `presence:x`",
             ),
             (r#"{"userId":"u"}"#, "missing field `type`"),
+            (r#"["presence:leave","u2"]"#, "expected a JSON object"),
         ] {
             let error = PresenceEvent::parse(frame).expect_err(frame).to_string();
             assert!(error.starts_with(want), "{frame}: {error}");
