@@ -151,8 +151,10 @@ bundle, when = load("bundle.json")
 if bundle:
     rows = []
     for r in bundle["rows"]:
+        css = r.get("css")
         rows.append([r["label"], r["variant"], f"{r['wasm']['raw']:,}", f"{r['js']['raw']:,}",
-                     f"{r['total']['gzip'] / 1000:.1f} KB", f"{r['total']['brotli'] / 1000:.1f} KB"])
+                     f"{r['total']['gzip'] / 1000:.1f} KB", f"{r['total']['brotli'] / 1000:.1f} KB",
+                     f"{css['raw']:,} B, {css['gzip'] / 1000:.1f} KB gzip" if css else "—"])
         if r["label"].startswith("default") and "with" in r["variant"] and "without" not in r["variant"]:
             kb = r["total"]["gzip"] / 1000
             targets.append(("default app ≤ 130 KB gzip (wasm + js)", f"{kb:.1f} KB", kb <= 130))
@@ -161,7 +163,8 @@ if bundle:
         "Release build with the template's profile (`opt-level = \"z\"`, LTO, one codegen unit); "
         "`.wasm` + wasm-bindgen `.js`; gzip -9 and brotli q11 (KB = 1,000 bytes). \"with wasm-opt\" is trunk's "
         "output (`-Oz` from npm binaryen 132, as index.html asks); \"without\" is wasm-bindgen on cargo's own `.wasm`.\n\n"
-        + table(["app", "variant", "wasm bytes", "js bytes", "gzip (wasm + js)", "brotli (wasm + js)"], rows)))
+        + table(["app", "variant", "wasm bytes", "js bytes", "gzip (wasm + js)", "brotli (wasm + js)",
+                 "stylesheet (own file)"], rows)))
 
 # -- 3. cursors -----------------------------------------------------------------------------
 cur, when = load("cursors.json")

@@ -133,7 +133,8 @@ if wants bundle; then
     rm -rf "$noopt" && mkdir -p "$noopt"
     locked timeout 300 wasm-bindgen --target web --no-typescript --out-dir "$noopt" "$raw" \
       || die "wasm-bindgen of $raw failed"
-    rows+=("$label|with wasm-opt -Oz|$(ls "$dist"/*.wasm)|$(ls "$dist"/*.js)")
+    css=$(ls "$dist"/*.css 2>/dev/null | head -1 || true)
+    rows+=("$label|with wasm-opt -Oz|$(ls "$dist"/*.wasm)|$(ls "$dist"/*.js)${css:+|$css}")
     rows+=("$label|without wasm-opt|$(ls "$noopt"/*.wasm)|$(ls "$noopt"/*.js)")
   done
   printf '%s\n' "${rows[@]}" | node bench/sizes.mjs >"$results/bundle.json"

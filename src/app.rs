@@ -7,9 +7,7 @@
 use gloo_events::EventListener;
 use realtime_hooks::core::url::with_query_param;
 use realtime_hooks::RealtimeProvider;
-use realtime_pages::{
-    ChatPage, ConnectionPanel, CursorsPage, GlobalStyles, NotificationsPage, TypedChatPage,
-};
+use realtime_pages::{ChatPage, ConnectionPanel, CursorsPage, NotificationsPage, TypedChatPage};
 use yew::prelude::*;
 
 use crate::config::ENDPOINTS;
@@ -140,7 +138,6 @@ pub fn App() -> Html {
     };
     html! {
         <RealtimeProvider>
-            <GlobalStyles />
             <div class="shell">
                 <header class="topbar">
                     <span class="brand">{ "yew-realtime" }</span>

@@ -1,9 +1,13 @@
-//! The app's look: one plain stylesheet with light and dark themes from `prefers-color-scheme`.
+//! The app's look: one plain stylesheet (`styles.css`) with light and dark themes from
+//! `prefers-color-scheme`.
 //!
-//! Decision: the sheet is static CSS injected as a `<style>` element, not parsed by stylist at run
-//! time — shipping a CSS parser in the wasm bundle would cost every visitor bytes for no gain, and
-//! theming is done with CSS variables. Component-scoped dynamic styles can still use stylist's
-//! `css!` macro (compile-time parsed) where a page needs them.
+//! Decisions:
+//! - Static CSS, not parsed by stylist at run time: shipping a CSS parser in the wasm bundle would
+//!   cost every visitor bytes for no gain, and theming is done with CSS variables.
+//! - The app links the file from `index.html` (`<link data-trunk rel="css">`) rather than
+//!   embedding it in the wasm: the sheet then downloads in parallel with the wasm, is cached
+//!   separately, and styles the page before the app has started. [`GlobalStyles`] is for hosts
+//!   without Trunk's asset pipeline (tests, other shells); it embeds the same text.
 
 use yew::prelude::*;
 
