@@ -12,7 +12,8 @@
 #     server binary are copied into target/e2e/ so a concurrent template-tests run cannot pull
 #     them away mid-suite;
 #   - the absolute-URL variant (scenario 9) in target/e2e/abs-app/, its endpoints pointing at a
-#     free non-default port recorded in target/e2e/abs-app/port (regenerated if that port is taken).
+#     free non-default port recorded in target/e2e/abs-app/port (regenerated if that port is taken),
+#     built with only the chat and notifications pages (cargo features `chat,notifications`).
 # Artifacts: target/artifacts/e2e/ (screenshots of every scenario's pages, failures, server logs),
 # target/artifacts/screenshots/ (the four pages, light and dark). Needs scripts/setup.sh to have run.
 set -euo pipefail
@@ -70,8 +71,10 @@ fresh() { # APP: generated after the last change to the template, and built
 }
 
 # cargo-generate reads the template from a snapshot without target/ (snapshot_template, scripts/lib.sh).
-generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]
+generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]; PAGES=a,b builds only those
   local dest=$1 name=$2 logfile=$3; shift 3
+  local features=()
+  [ -z "${PAGES:-}" ] || features=(--no-default-features --features "$PAGES")
   rm -rf "$dest"
   mkdir -p "$dest"
   log "generating $name into ${dest#"$root"/} (log: ${logfile#"$root"/})"
@@ -79,7 +82,7 @@ generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]
   cargo generate --path "$work/template" --name "$name" --destination "$dest" --silent --vcs none "$@" >"$logfile" 2>&1 \
     || { tail -30 "$logfile" >&2; die "cargo generate $name failed"; }
   log "building $name with trunk (release; a minute or two)"
-  (cd "$dest/$name" && cargo fetch --quiet && trunk build --release --offline) >>"$logfile" 2>&1 \
+  (cd "$dest/$name" && cargo fetch --quiet && trunk build --release --offline "${features[@]}") >>"$logfile" 2>&1 \
     || { tail -40 "$logfile" >&2; die "trunk build of $name failed"; }
 }
 
@@ -111,15 +114,18 @@ pick_port() {
   die "found no free port in 20000-31999"
 }
 abs_port=$(cat "$abs/port" 2>/dev/null || true)
-if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app" || ! port_free "$abs_port"; then
+abs_pages=chat,notifications
+if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app" || ! port_free "$abs_port" \
+  || [ "$(cat "$abs/pages" 2>/dev/null)" != "$abs_pages" ]; then
   abs_port=$(pick_port)
-  generate_and_build "$abs" e2e-abs-app "$work/abs-app.log" \
+  PAGES=$abs_pages generate_and_build "$abs" e2e-abs-app "$work/abs-app.log" \
     -d "chat_ws_url=ws://127.0.0.1:$abs_port/ws/chat" \
     -d "typed_chat_ws_url=ws://127.0.0.1:$abs_port/ws/typed-chat" \
     -d "notifications_sse_url=http://127.0.0.1:$abs_port/sse/notifications" \
     -d "presence_ws_url=ws://127.0.0.1:$abs_port/ws/presence" \
     -d dev_server=false
   echo "$abs_port" >"$abs/port"
+  echo "$abs_pages" >"$abs/pages"
 fi
 grep -q "chat: \"ws://127.0.0.1:$abs_port/ws/chat\"" "$abs/e2e-abs-app/src/config.rs" \
   || die "the absolute-URL app's src/config.rs does not point at port $abs_port"
@@ -129,6 +135,7 @@ export E2E_SERVER_BIN="$work/bin/realtime-server"
 export E2E_APP_DIST="$work/dist-default"
 export E2E_ABS_DIST="$abs/e2e-abs-app/dist"
 export E2E_ABS_PORT="$abs_port"
+export E2E_ABS_PAGES="$abs_pages"
 export E2E_PID_DIR="$work/pids"
 export E2E_ARTIFACTS="$artifacts"
 

@@ -16,6 +16,15 @@ cargo fmt --all --check
 log "clippy (wasm32): app, hooks, pages, browser tests"
 cargo clippy --offline --target wasm32-unknown-unknown "${wasm_packages[@]}" --lib --bins -- -D warnings
 cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser -- -D warnings
+# Each page is a cargo feature of the app shell: every page alone, and none (the blank shell),
+# must build warning-free too.
+app_package=${wasm_packages[-1]}
+for pages in chat typed-chat notifications cursors ""; do
+  log "clippy (wasm32): app shell with pages [${pages:-none}]"
+  cargo clippy --offline --target wasm32-unknown-unknown -p "$app_package" --bins \
+    --no-default-features ${pages:+--features "$pages"} -- -D warnings
+  cargo test --offline -p "$app_package" --no-default-features ${pages:+--features "$pages"} --quiet
+done
 log "clippy (native): unit and property tests$([ -d server ] && echo ', dev server')"
 cargo clippy --offline --workspace --all-targets -- -D warnings
 log "native tests"

@@ -3,13 +3,23 @@
 //! Decision: routing is a path match on `window.location` plus `history.pushState` and
 //! `popstate`, not yew-router — four fixed paths do not need a route recognizer, browser-history
 //! wrapper and query serializer in every visitor's download (about 10 KB gzip).
+//!
+//! Each page is a cargo feature (`chat`, `typed-chat`, `notifications`, `cursors`; all on by
+//! default). A page whose feature is off has no nav entry, its URL is "not found", and its code
+//! (and the hooks only it uses) is not in the bundle; `/` shows the first page that is built in.
 
 use gloo_events::EventListener;
 use realtime_hooks::core::url::with_query_param;
 use realtime_hooks::RealtimeProvider;
-use realtime_pages::{ChatPage, ConnectionPanel, CursorsPage, NotificationsPage, TypedChatPage};
+use realtime_pages::ConnectionPanel;
 use yew::prelude::*;
 
+#[cfg(any(
+    feature = "chat",
+    feature = "typed-chat",
+    feature = "notifications",
+    feature = "cursors"
+))]
 use crate::config::ENDPOINTS;
 
 /// The app's pages, one URL each.
@@ -28,14 +38,58 @@ pub enum Route {
 }
 
 impl Route {
-    /// The route a URL path shows; unknown paths are [`Route::NotFound`].
+    /// Every page, in nav order.
+    pub const PAGES: [Route; 4] = [
+        Self::Chat,
+        Self::TypedChat,
+        Self::Notifications,
+        Self::Cursors,
+    ];
+
+    /// Whether this page is built in (its cargo feature is on); always true for `NotFound`.
+    pub fn enabled(self) -> bool {
+        match self {
+            Self::Chat => cfg!(feature = "chat"),
+            Self::TypedChat => cfg!(feature = "typed-chat"),
+            Self::Notifications => cfg!(feature = "notifications"),
+            Self::Cursors => cfg!(feature = "cursors"),
+            Self::NotFound => true,
+        }
+    }
+
+    /// The page at `/`: the chat, or else the first page that is built in.
+    pub fn home() -> Self {
+        Self::PAGES
+            .into_iter()
+            .find(|page| page.enabled())
+            .unwrap_or(Self::NotFound)
+    }
+
+    /// The nav label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Chat => "Chat",
+            Self::TypedChat => "Typed chat",
+            Self::Notifications => "Notifications",
+            Self::Cursors => "Cursors",
+            Self::NotFound => "Not found",
+        }
+    }
+
+    /// The route a URL path shows; unknown paths and pages not built in are
+    /// [`Route::NotFound`].
     pub fn recognize(path: &str) -> Self {
-        match path {
-            "/" => Self::Chat,
+        let route = match path {
+            "/" => return Self::home(),
             "/typed-chat" => Self::TypedChat,
             "/notifications" => Self::Notifications,
             "/cursors" => Self::Cursors,
             _ => Self::NotFound,
+        };
+        if route.enabled() {
+            route
+        } else {
+            Self::NotFound
         }
     }
 
@@ -57,6 +111,11 @@ impl Route {
     }
 }
 
+// Unused when no WebSocket page is built in.
+#[cfg_attr(
+    not(any(feature = "chat", feature = "typed-chat", feature = "cursors")),
+    allow(dead_code)
+)]
 /// The display name from the page's `?name=` (e.g. `/cursors?name=Ada`), if any.
 fn display_name() -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
@@ -64,6 +123,10 @@ fn display_name() -> Option<String> {
     params.get("name").filter(|name| !name.trim().is_empty())
 }
 
+#[cfg_attr(
+    not(any(feature = "chat", feature = "typed-chat", feature = "cursors")),
+    allow(dead_code)
+)]
 /// A WebSocket endpoint carrying the display name, so the server can show it to others.
 fn named(endpoint: &str) -> AttrValue {
     match display_name() {
@@ -73,14 +136,24 @@ fn named(endpoint: &str) -> AttrValue {
 }
 
 fn switch(route: Route, navigate: &Callback<Route>) -> Html {
+    // With every page built in, the last arm only matches `NotFound`.
+    #[allow(unreachable_patterns)]
     match route {
-        Route::Chat => html! { <ChatPage url={named(ENDPOINTS.chat)} /> },
-        Route::TypedChat => html! { <TypedChatPage url={named(ENDPOINTS.typed_chat)} /> },
-        Route::Notifications => html! { <NotificationsPage url={ENDPOINTS.notifications} /> },
-        Route::Cursors => html! { <CursorsPage url={named(ENDPOINTS.presence)} /> },
-        Route::NotFound => html! {
+        #[cfg(feature = "chat")]
+        Route::Chat => html! { <realtime_pages::ChatPage url={named(ENDPOINTS.chat)} /> },
+        #[cfg(feature = "typed-chat")]
+        Route::TypedChat => {
+            html! { <realtime_pages::TypedChatPage url={named(ENDPOINTS.typed_chat)} /> }
+        }
+        #[cfg(feature = "notifications")]
+        Route::Notifications => {
+            html! { <realtime_pages::NotificationsPage url={ENDPOINTS.notifications} /> }
+        }
+        #[cfg(feature = "cursors")]
+        Route::Cursors => html! { <realtime_pages::CursorsPage url={named(ENDPOINTS.presence)} /> },
+        _ => html! {
             <section class="page"><h1>{ "Page not found" }</h1>
-                <p>{ link(Route::Chat, "Back to the chat", None, navigate) }</p></section>
+                <p>{ link(Route::home(), "Back to the start", None, navigate) }</p></section>
         },
     }
 }
@@ -142,10 +215,8 @@ pub fn App() -> Html {
                 <header class="topbar">
                     <span class="brand">{ "yew-realtime" }</span>
                     <nav aria-label="Pages"><ul class="nav">
-                        { item(Route::Chat, "Chat") }
-                        { item(Route::TypedChat, "Typed chat") }
-                        { item(Route::Notifications, "Notifications") }
-                        { item(Route::Cursors, "Cursors") }
+                        { for Route::PAGES.into_iter().filter(|page| page.enabled())
+                            .map(|page| item(page, page.label())) }
                     </ul></nav>
                     <button class="panel-toggle" aria-pressed={(*panel_open).to_string()}
                         aria-controls="connection-panel" onclick={toggle_panel}>
@@ -168,15 +239,34 @@ mod tests {
     use super::Route;
 
     #[test]
-    fn every_route_is_recognized_from_its_own_path() {
-        for route in [
-            Route::Chat,
-            Route::TypedChat,
-            Route::Notifications,
-            Route::Cursors,
-            Route::NotFound,
-        ] {
-            assert_eq!(Route::recognize(route.path()), route);
+    fn every_built_in_route_is_recognized_from_its_own_path_and_the_rest_are_not_found() {
+        for route in Route::PAGES.into_iter().chain([Route::NotFound]) {
+            let want = if route.enabled() {
+                route
+            } else if route.path() == "/" {
+                Route::home()
+            } else {
+                Route::NotFound
+            };
+            assert_eq!(Route::recognize(route.path()), want, "{route:?}");
+        }
+        assert!(Route::home().enabled());
+        assert_eq!(Route::recognize("/"), Route::home());
+    }
+
+    #[test]
+    fn the_default_build_has_every_page_with_the_chat_at_the_root() {
+        // `cargo test` runs with the default features; scripts/check.sh builds the others.
+        if cfg!(all(
+            feature = "chat",
+            feature = "typed-chat",
+            feature = "notifications",
+            feature = "cursors"
+        )) {
+            assert!(Route::PAGES.into_iter().all(Route::enabled));
+            assert_eq!(Route::home(), Route::Chat);
+        } else {
+            assert!(!Route::PAGES.into_iter().all(Route::enabled));
         }
     }
 

@@ -4,6 +4,16 @@
 //! live in the `realtime-pages` and `realtime-hooks` crates so they build and test on their own.
 
 mod app;
+// Unused in a build with no page (`--no-default-features`), the blank shell to start from.
+#[cfg_attr(
+    not(any(
+        feature = "chat",
+        feature = "typed-chat",
+        feature = "notifications",
+        feature = "cursors"
+    )),
+    allow(dead_code)
+)]
 mod config;
 
 fn main() {

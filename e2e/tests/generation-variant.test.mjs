@@ -1,10 +1,13 @@
 // Scenario 9: an app generated with absolute endpoint URLs (ws://127.0.0.1:PORT/..., no dev
-// server) works for the chat scenario. Its pages come from a second server instance on another
+// server) and built with only some pages (cargo features, E2E_ABS_PAGES) works for the chat
+// scenario, lists only its pages, and answers "not found" for the others. Its pages come from a second server instance on another
 // port, so the page's origin differs from the WebSocket server's (loopback origins are allowed
 // by default, so no --allowed-origins flag).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   env, startServer, stopServer, launchBrowser, scene, waitForState, sendChat, waitForMessage,
   getJson, waitForMessages,
@@ -59,4 +62,27 @@ test('9. generation variant: absolute endpoint URLs on a non-default port, chat 
     t.diagnostic(`B → A in ${Date.now() - sent} ms`);
     for (const user of [a, b]) await waitForMessages(user, [hello, reply]);
   });
+});
+
+test('9b. a build with only some pages lists only them, says "not found" for the rest, and is smaller', { timeout: 60000 }, async (t) => {
+  const built = env('E2E_ABS_PAGES').split(',');
+  const labels = { chat: 'Chat', 'typed-chat': 'Typed chat', notifications: 'Notifications', cursors: 'Cursors' };
+  const paths = { 'typed-chat': '/typed-chat', notifications: '/notifications', cursors: '/cursors' };
+  assert.ok(built.length < 4, `the variant leaves a page out (${built})`);
+  await scene(browser, 'pages-subset', async (s) => {
+    const a = await s.user('A', { baseUrl: pageServer.url, path: '/', name: 'Ada' });
+    const nav = await a.page.locator('nav .nav a').allTextContents();
+    assert.deepEqual(nav, built.map((page) => labels[page]), 'the nav lists exactly the built pages, in order');
+    for (const [page, path] of Object.entries(paths)) {
+      await a.page.goto(`${pageServer.url}${path}`);
+      const heading = await a.page.locator('main h1').first().textContent({ timeout: 10000 });
+      if (built.includes(page)) assert.notEqual(heading, 'Page not found', `${path} is built in`);
+      else assert.equal(heading, 'Page not found', `${path} is left out, so it is not found`);
+    }
+  });
+  const wasmSize = (dir) => statSync(join(dir, readdirSync(dir).find((f) => f.endsWith('.wasm')))).size;
+  const subset = wasmSize(env('E2E_ABS_DIST'));
+  const full = wasmSize(env('E2E_APP_DIST'));
+  t.diagnostic(`wasm: ${subset} bytes with [${built}] vs ${full} with every page`);
+  assert.ok(subset < full * 0.9, `leaving pages out shrinks the wasm by more than 10 % (${subset} vs ${full})`);
 });
