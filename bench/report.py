@@ -147,10 +147,36 @@ if ingest:
         + table(["messages", "variant", "runs", "time ms", "renders", "frames elapsed", "lost", "ratio (medians)"], rows)))
 
 # -- 2. bundle ------------------------------------------------------------------------------
+def page_breakdown(all_rows, by_page):
+    """Where the default app's bytes go: the shell alone, and the shell with each page alone."""
+    if not by_page:
+        return ""
+    default = next((r for r in all_rows if r["label"].startswith("default") and "without" not in r["variant"]), None)
+    shell = next((r for r in by_page if r["label"] == "pages: none"), None)
+    rows = []
+    for r in by_page:
+        name = r["label"][len("pages: "):]
+        kb = r["total"]["gzip"] / 1000
+        extra = f"+{(r['total']['gzip'] - shell['total']['gzip']) / 1000:.1f} KB" if shell and r is not shell else "—"
+        rows.append(["app shell only (no page)" if name == "none" else f"shell + {name} only",
+                     f"{kb:.1f} KB", extra, f"{r['total']['brotli'] / 1000:.1f} KB"])
+    if default and shell:
+        singles = sum(r["total"]["gzip"] - shell["total"]["gzip"] for r in by_page if r is not shell)
+        together = default["total"]["gzip"] - shell["total"]["gzip"]
+        rows.append(["default app (all four pages)", f"{default['total']['gzip'] / 1000:.1f} KB",
+                     f"+{together / 1000:.1f} KB (the four alone add up to +{singles / 1000:.1f}: "
+                     "the pages share hooks and serde code)", f"{default['total']['brotli'] / 1000:.1f} KB"])
+    return ("\n\nBy page (each page is a cargo feature; `--no-default-features --features PAGE`), with wasm-opt -Oz:\n\n"
+            + table(["build", "gzip (wasm + js)", "over the shell", "brotli"], rows))
+
+
 bundle, when = load("bundle.json")
 if bundle:
     rows = []
+    by_page = [r for r in bundle["rows"] if r["label"].startswith("pages: ")]
     for r in bundle["rows"]:
+        if r in by_page:
+            continue
         css = r.get("css")
         rows.append([r["label"], r["variant"], f"{r['wasm']['raw']:,}", f"{r['js']['raw']:,}",
                      f"{r['total']['gzip'] / 1000:.1f} KB", f"{r['total']['brotli'] / 1000:.1f} KB",
@@ -164,7 +190,8 @@ if bundle:
         "`.wasm` + wasm-bindgen `.js`; gzip -9 and brotli q11 (KB = 1,000 bytes). \"with wasm-opt\" is trunk's "
         "output (`-Oz` from npm binaryen 132, as index.html asks); \"without\" is wasm-bindgen on cargo's own `.wasm`.\n\n"
         + table(["app", "variant", "wasm bytes", "js bytes", "gzip (wasm + js)", "brotli (wasm + js)",
-                 "stylesheet (own file)"], rows)))
+                 "stylesheet (own file)"], rows)
+        + page_breakdown(bundle["rows"], by_page)))
 
 # -- 3. cursors -----------------------------------------------------------------------------
 cur, when = load("cursors.json")

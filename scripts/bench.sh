@@ -114,8 +114,22 @@ build_bench_crate() { # CRATE_DIR DIST_NAME
     >"$logs/build-$2.log" 2>&1 || { tail -40 "$logs/build-$2.log" >&2; die "trunk build of ${dir#"$root"/} failed"; }
 }
 
+# The default app built with only some pages (cargo features): where the bundle's bytes go.
+build_page_variants() {
+  local pages
+  for pages in none chat typed-chat notifications cursors; do
+    local dist="$work/pages-dist/$pages" features=(--no-default-features)
+    [ "$pages" = none ] || features+=(--features "$pages")
+    log "building the default app with pages [$pages]"
+    (cd "$app" && CARGO_TARGET_DIR="$apps_target" locked timeout 900 trunk build --release --offline \
+      "${features[@]}" --dist "$dist") >"$logs/build-pages-$pages.log" 2>&1 \
+      || { tail -40 "$logs/build-pages-$pages.log" >&2; die "trunk build with pages [$pages] failed"; }
+  done
+}
+
 wants fanout || wants ingest || wants cursors && build_server
 wants bundle || wants cursors && build_app
+wants bundle && build_page_variants
 wants bundle && build_bench_crate "$root/bench/hello" hello-dist
 wants ingest && build_bench_crate "$root/bench/ingest" ingest-dist
 
@@ -136,6 +150,10 @@ if wants bundle; then
     css=$(ls "$dist"/*.css 2>/dev/null | head -1 || true)
     rows+=("$label|with wasm-opt -Oz|$(ls "$dist"/*.wasm)|$(ls "$dist"/*.js)${css:+|$css}")
     rows+=("$label|without wasm-opt|$(ls "$noopt"/*.wasm)|$(ls "$noopt"/*.js)")
+  done
+  for pages in none chat typed-chat notifications cursors; do
+    dist="$work/pages-dist/$pages"
+    rows+=("pages: $pages|with wasm-opt -Oz|$(ls "$dist"/*.wasm)|$(ls "$dist"/*.js)")
   done
   printf '%s\n' "${rows[@]}" | node bench/sizes.mjs >"$results/bundle.json"
 fi
