@@ -4,9 +4,10 @@
 // Debian's headless Chromium through tools/node_modules/playwright-core (never a downloaded
 // browser); every wait is bounded. Knobs (environment): BENCH_REPS (5), BENCH_INGEST_SIZES
 // ("10000,100000"), BENCH_SEED_BUDGET_S (60), BENCH_PEERS (50), BENCH_PEER_HZ (20),
-// BENCH_FRAME_SECONDS (10).
+// BENCH_FRAME_SECONDS (10), BENCH_TRACE_DIR (unset: where to keep the cursors runs' traces).
 
-import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { launchBrowser } from '../e2e/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const WebSocket = createRequire(join(here, 'package.json'))('ws');
 
 const num = (name, fallback) => Number(process.env[name] || fallback);
 const REPS = num('BENCH_REPS', 5);
@@ -67,7 +67,6 @@ async function ingest(url, out) {
   const seedBudget = num('BENCH_SEED_BUDGET_S', 60) * 1000;
   const browser = await launch();
   const runs = [];
-  let stopPeers = () => {};
   try {
     for (const n of sizes) {
       for (const mode of ['raw', 'hook', 'seed']) {
@@ -76,8 +75,6 @@ async function ingest(url, out) {
           const r = await ingestOnce(browser, url, mode, n, budget);
           r.rep = rep;
           runs.push(r);
-      stopPeers();
-      stopPeers = () => {};
           const what = r.finished
             ? `${r.ms.toFixed(0)} ms, ${r.renders} renders / ${r.frames} frames, lost ${r.lost}`
             : `unfinished after ${r.budgetS} s (${r.received} rendered)`;
@@ -148,38 +145,41 @@ async function cursors(url, out) {
   const wsUrl = url.replace(/^http/, 'ws');
   let sent = 0;
   // Peers are connected afresh for every run: parsing a trace blocks this process for a moment,
-  // long enough for the server to drop peers that stopped reading (slow-consumer rule).
+  // long enough for the server to drop peers that stopped reading (slow-consumer rule). They run
+  // in their own process at the lowest CPU priority (bench/peers.mjs): on this machine they share
+  // two cores with the browser, and their own load must not be counted as the page's frame time.
   const startPeers = async () => {
-    const sockets = [];
-    for (let i = 0; i < peers; i++) {
-      const ws = new WebSocket(`${wsUrl}/ws/presence?name=peer${i}`);
-      await new Promise((ok, fail) => { ws.once('open', ok); ws.once('error', fail); });
-      sockets.push(ws);
+    const child = spawn('nice', ['-n', '19', process.execPath, join(here, 'peers.mjs'), wsUrl, String(peers), String(hz)],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = [];
+    let wake = () => {};
+    createInterface({ input: child.stdout }).on('line', (line) => { lines.push(line); wake(); });
+    const exited = new Promise((done) => child.once('exit', (code) => { done(code); wake(); }));
+    const waitLine = async (prefix, ms) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const line = lines.find((l) => l.startsWith(prefix));
+        if (line) return line;
+        if (child.exitCode !== null) break;
+        await Promise.race([new Promise((done) => { wake = done; }), sleep(200)]);
+      }
+      return null;
+    };
+    if (!(await waitLine('ready', 20000))) {
+      child.kill('SIGKILL');
+      throw new Error(`bench/peers.mjs did not connect ${peers} peers within 20 s`);
     }
-    // Each peer circles the board on its own phase, 20 updates a second, staggered.
-    const started = Date.now();
-    const timers = sockets.map((ws, i) => {
-      const tick = () => {
-        const t = (Date.now() - started) / 1000;
-        const a = t * 1.3 + (i * 2 * Math.PI) / peers;
-        const cursor = { x: 0.5 + 0.4 * Math.cos(a), y: 0.5 + 0.4 * Math.sin(a * 1.1) };
-        if (ws.readyState === WebSocket.OPEN) {
-          ws.send(JSON.stringify({ type: 'presence:update', cursor }));
-          sent += 1;
-        }
-      };
-      let timer;
-      const first = setTimeout(() => { timer = setInterval(tick, 1000 / hz); tick(); }, (i * 1000) / hz / peers);
-      return () => { clearTimeout(first); clearInterval(timer); };
-    });
-    return () => {
-      timers.forEach((stop) => stop());
-      sockets.forEach((ws) => ws.close());
+    return async () => {
+      child.kill('SIGTERM');
+      const line = await waitLine('sent ', 10000);
+      if (line) sent += Number(line.slice('sent '.length));
+      else child.kill('SIGKILL');
+      await exited;
     };
   };
   const browser = await launch();
   const runs = [];
-  let stopPeers = () => {};
+  let stopPeers = async () => {};
   try {
     for (let rep = 1; rep <= REPS; rep++) {
       stopPeers = await startPeers();
@@ -210,7 +210,10 @@ async function cursors(url, out) {
       // the window whose frame intervals and dropped frames are reported.
       await browser.startTracing(page, { categories: TRACE_CATEGORIES });
       await sleep(seconds * 1000);
-      const work = frameWork(JSON.parse((await browser.stopTracing()).toString()).traceEvents || []);
+      const trace = await browser.stopTracing();
+      // BENCH_TRACE_DIR keeps each run's trace (open it in chrome://tracing or Perfetto).
+      if (process.env.BENCH_TRACE_DIR) writeFileSync(join(process.env.BENCH_TRACE_DIR, `cursors-${rep}.json`), trace);
+      const work = frameWork(JSON.parse(trace.toString()).traceEvents || []);
       const busy = (name) => ((after[name] - before[name]) * 1000) / Math.max(1, deltas.length);
       const cursorsShown = await page.evaluate(() => document.querySelectorAll('.board .cursor').length);
       await context.close();
@@ -225,12 +228,12 @@ async function cursors(url, out) {
         workFrames: work.length, workP50: quantile(work, 50), workP95: quantile(work, 95), workP99: quantile(work, 99),
         workMax: work.length ? work[work.length - 1] : null };
       runs.push(r);
-      stopPeers();
-      stopPeers = () => {};
+      await stopPeers();
+      stopPeers = async () => {};
       console.error(`[bench] cursors #${rep}: ${r.frames} frames, p50 ${r.p50.toFixed(1)} p95 ${r.p95.toFixed(1)} p99 ${r.p99.toFixed(1)} ms, dropped ${dropped}, main thread ${r.busyMsPerFrame.toFixed(2)} ms/frame, work per frame p50 ${r.workP50?.toFixed(1)} p95 ${r.workP95?.toFixed(1)} p99 ${r.workP99?.toFixed(1)} ms (${r.workFrames} frames)`);
     }
   } finally {
-    stopPeers();
+    await stopPeers();
     await browser.close();
   }
   writeFileSync(out, JSON.stringify({ peers, hz, seconds, updatesSent: sent, runs }, null, 1));
