@@ -17,7 +17,7 @@ use crate::connection::{Connection, ConnectionStatus, Delivery, Frame, WsError};
 use crate::core::outbox::SendPolicy;
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
-use crate::use_typed_websocket::{is_json_object, DecodeError};
+use crate::use_typed_websocket::{is_json_object, truncate, DecodeError};
 use crate::use_websocket::UseWebSocketOptions;
 
 /// A type-erased handler: decodes the frame's text into its own type and runs, or says why the
@@ -33,6 +33,9 @@ struct Tag {
 
 /// How many distinct unhandled types are counted one by one (see [`OTHER_TYPES`]).
 pub const MAX_UNHANDLED_TYPES: usize = 64;
+
+/// Unhandled types longer than this (in bytes) are counted under their first bytes and `…`.
+pub const MAX_TYPE_LEN: usize = 100;
 
 /// The key that counts unhandled messages of types seen after [`MAX_UNHANDLED_TYPES`] others.
 pub const OTHER_TYPES: &str = "(other types)";
@@ -102,8 +105,15 @@ impl Handlers {
             .collect();
         if handlers.is_empty() {
             let mut unhandled = self.unhandled.borrow_mut();
-            // A peer inventing types must not grow this without bound: past the cap, new types
-            // are counted together under `OTHER_TYPES`.
+            // A peer inventing types must not grow this without bound: keys are cut to
+            // `MAX_TYPE_LEN` bytes, and past the cap new types are counted under `OTHER_TYPES`.
+            let cut;
+            let kind = if kind.len() > MAX_TYPE_LEN {
+                cut = truncate(kind, MAX_TYPE_LEN);
+                cut.as_str()
+            } else {
+                kind
+            };
             let kind = if unhandled.len() >= MAX_UNHANDLED_TYPES
                 && unhandled
                     .binary_search_by(|(k, _)| k.as_str().cmp(kind))
@@ -427,11 +437,17 @@ mod tests {
             handlers.dispatch(&text(&format!(r#"{{"type":"t{i:03}"}}"#)));
         }
         handlers.dispatch(&text(r#"{"type":"t000"}"#));
+        let long = "x".repeat(1 << 20);
+        handlers.dispatch(&text(&format!(r#"{{"type":"{long}"}}"#)));
+        assert!(handlers
+            .unhandled()
+            .iter()
+            .all(|(kind, _)| kind.len() <= MAX_TYPE_LEN + '…'.len_utf8()));
         let counts = handlers.unhandled();
         assert_eq!(counts.len(), MAX_UNHANDLED_TYPES + 1);
         assert_eq!(handlers.unhandled_of("t000"), 2);
-        assert_eq!(handlers.unhandled_of(OTHER_TYPES), 10);
-        assert_eq!(handlers.unhandled_total(), MAX_UNHANDLED_TYPES as u64 + 11);
+        assert_eq!(handlers.unhandled_of(OTHER_TYPES), 11);
+        assert_eq!(handlers.unhandled_total(), MAX_UNHANDLED_TYPES as u64 + 12);
     }
 
     #[test]
