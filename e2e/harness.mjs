@@ -480,10 +480,32 @@ export async function waitForMessages(user, texts, timeoutMs = 2000) {
 }
 
 /** Parses the cursor's inline `left: X%; top: Y%`. */
-export function parseCursorStyle(style) {
-  const left = /left:\s*([\d.]+)%/.exec(style);
-  const top = /top:\s*([\d.]+)%/.exec(style);
-  return left && top ? { x: Number(left[1]), y: Number(top[1]) } : null;
+/**
+ * A peer's cursor on `page`'s board (the first one, or the one labelled `label`), or null:
+ * `x`/`y` is the position it was given (its `data-x`/`data-y`, % of the board) and
+ * `drawnX`/`drawnY` where it is drawn (its box relative to the board's, %), which is what a user
+ * sees once its 90 ms glide has ended.
+ */
+export async function cursorOnBoard(page, label = null) {
+  return page.evaluate((name) => {
+    const board = document.querySelector('[data-testid=board]');
+    const c = [...(board?.querySelectorAll('.cursor[data-user]') ?? [])]
+      .find((el) => name === null || el.querySelector('.label')?.textContent === name);
+    if (!c) return null;
+    const b = board.getBoundingClientRect();
+    const r = c.getBoundingClientRect();
+    return {
+      x: Number(c.dataset.x), y: Number(c.dataset.y),
+      drawnX: ((r.left - b.left - board.clientLeft) / board.clientWidth) * 100,
+      drawnY: ((r.top - b.top - board.clientTop) / board.clientHeight) * 100,
+    };
+  }, label);
+}
+
+/** Whether a cursor (from `cursorOnBoard`) is given and drawn within `tolerance` % of (x, y). */
+export function cursorNear(pos, x, y, tolerance = 3) {
+  return Boolean(pos) && [pos.x - x, pos.drawnX - x].every((d) => Math.abs(d) <= tolerance)
+    && [pos.y - y, pos.drawnY - y].every((d) => Math.abs(d) <= tolerance);
 }
 
 export function artifactPath(name) {

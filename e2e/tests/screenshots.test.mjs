@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, stopServer, launchBrowser, scene, waitFor, waitForPage, waitForState, sendChat,
-  waitForMessage, publish, screenshotPath, parseCursorStyle,
+  waitForMessage, publish, screenshotPath, cursorOnBoard, cursorNear,
 } from '../harness.mjs';
 
 let browser;
@@ -99,11 +99,8 @@ for (const scheme of ['light', 'dark']) {
         await waitForState(b, 'open');
         const box = await b.page.locator('[data-testid=board]').boundingBox();
         await b.page.mouse.move(box.x + 0.42 * box.width, box.y + 0.38 * box.height, { steps: 8 });
-        await waitFor('A to show Grace\'s cursor near (42%, 38%)', async () => {
-          const style = await a.page.evaluate(() => document.querySelector('.cursor[data-user]')?.getAttribute('style') ?? '');
-          const pos = parseCursorStyle(style);
-          return pos && Math.abs(pos.x - 42) < 3 && Math.abs(pos.y - 38) < 3;
-        }, { timeoutMs: 3000 });
+        await waitFor('A to show Grace\'s cursor near (42%, 38%)', async () => cursorNear(await cursorOnBoard(a.page), 42, 38),
+          { timeoutMs: 3000 });
         await waitForPage(a.page, 'A\'s "Here now" to list both users', () => document.querySelectorAll('[data-testid=here] li').length === 2);
         // A's own pointer rests on the board too (A does not see its own cursor drawn).
         const boxA = await a.page.locator('[data-testid=board]').boundingBox();

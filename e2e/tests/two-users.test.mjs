@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withServerAndBrowser, scene, waitFor, waitForPage, waitForState, sendChat,
-  waitForMessage, messageTexts, publish, inject, parseCursorStyle, sleep,
+  waitForMessage, messageTexts, publish, inject, cursorOnBoard, cursorNear, sleep,
 } from '../harness.mjs';
 
 let server;
@@ -119,22 +119,20 @@ test('4. cursors: B sees A\'s cursor where A points; it leaves when A closes the
 
     const box = await a.page.locator('[data-testid=board]').boundingBox();
     assert.ok(box && box.width > 100 && box.height > 100, `board is visible (${JSON.stringify(box)})`);
-    const adaCursor = (page) => page.evaluate(() => {
-      const c = [...document.querySelectorAll('[data-testid=board] .cursor[data-user]')].find((el) => el.querySelector('.label')?.textContent === 'Ada');
-      return c ? c.getAttribute('style') : null;
-    });
+    const adaCursor = (page) => cursorOnBoard(page, 'Ada');
     let previous = null;
     for (const [fx, fy] of [[0.3, 0.6], [0.78, 0.22]]) {
       // A glide of several steps: throttled to 20/s, the last position must still arrive.
       await a.page.mouse.move(box.x + fx * box.width, box.y + fy * box.height, { steps: 12 });
       const want = { x: fx * 100, y: fy * 100 };
+      // Given and drawn there: the position in data-x/y and the cursor's box on B's board.
       const seen = await waitFor(`B to show Ada's cursor within 3% of (${want.x.toFixed(0)}%, ${want.y.toFixed(0)}%)`, async () => {
-        const pos = parseCursorStyle((await adaCursor(b.page)) ?? '');
-        return pos && Math.abs(pos.x - want.x) <= 3 && Math.abs(pos.y - want.y) <= 3 ? pos : false;
+        const pos = await adaCursor(b.page);
+        return cursorNear(pos, want.x, want.y) ? pos : false;
       }, { timeoutMs: 3000 });
-      t.diagnostic(`A pointed at (${want.x.toFixed(1)}%, ${want.y.toFixed(1)}%), B shows (${seen.x}%, ${seen.y}%)`);
-      assert.notDeepEqual(seen, previous);
-      previous = seen;
+      t.diagnostic(`A pointed at (${want.x.toFixed(1)}%, ${want.y.toFixed(1)}%), B shows (${seen.x}%, ${seen.y}%), drawn at (${seen.drawnX.toFixed(1)}%, ${seen.drawnY.toFixed(1)}%)`);
+      assert.notDeepEqual({ x: seen.x, y: seen.y }, previous);
+      previous = { x: seen.x, y: seen.y };
     }
     assert.equal(await a.page.locator('.cursor[data-user]').count(), 0, 'A does not see its own cursor');
 

@@ -4,17 +4,57 @@
 use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::core::presence::color_for;
 use realtime_hooks::use_presence;
-use web_sys::Element;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, ResizeObserver};
 use yew::prelude::*;
 
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
+
+/// Above this many cursors on the board they jump to each new position instead of gliding.
+///
+/// A glide is a 90 ms CSS transition, restarted by every update (20 a second per peer), and
+/// Chromium recomputes style for each running one every frame: with 50 moving peers that was
+/// about 1.7 ms of a 16.7 ms frame (docs/benchmarks.md). In a crowd, 20 Hz jumps look fine.
+pub const GLIDE_LIMIT: usize = 20;
 
 /// The cursors page: a shared board showing everyone else's cursor, and a list of who is here.
 #[component]
 pub fn CursorsPage(props: &PageProps) -> Html {
     let presence = use_presence(&props.url);
     let board = use_node_ref();
+    // The board's inner size in px, kept current by a ResizeObserver (window resizes, the
+    // connection panel opening). Cursors move by `transform` in px, not by `left`/`top` in %:
+    // a transform transition runs on the compositor, while left/top transitions re-ran style and
+    // layout on the main thread every frame for every cursor (about 1.7 ms of a 16.7 ms frame
+    // with 50 peers; see docs/benchmarks.md).
+    let size = use_state_eq(|| (0.0_f64, 0.0_f64));
+    {
+        let (board, size) = (board.clone(), size.clone());
+        use_effect_with((), move |_| {
+            let measure = {
+                let board = board.clone();
+                Closure::<dyn FnMut()>::new(move || {
+                    if let Some(el) = board.cast::<Element>() {
+                        size.set((f64::from(el.client_width()), f64::from(el.client_height())));
+                    }
+                })
+            };
+            let observer = ResizeObserver::new(measure.as_ref().unchecked_ref()).ok();
+            if let (Some(observer), Some(el)) = (&observer, board.cast::<Element>()) {
+                // Reports the current size at once, then every change.
+                observer.observe(&el);
+            }
+            move || {
+                if let Some(observer) = observer {
+                    observer.disconnect();
+                }
+                drop(measure);
+            }
+        });
+    }
+    let (width, height) = *size;
     let onmousemove = {
         let (presence, board) = (presence.clone(), board.clone());
         Callback::from(move |e: MouseEvent| {
@@ -38,6 +78,12 @@ pub fn CursorsPage(props: &PageProps) -> Html {
     let others = presence.others();
     let everyone = presence.users();
     let (errors, last_error) = presence.errors();
+    let shown = others.iter().filter(|user| user.cursor.is_some()).count();
+    let board_class = if shown > GLIDE_LIMIT {
+        "board crowded"
+    } else {
+        "board"
+    };
     html! {
         <section class="page cursors">
             <header class="page-head">
@@ -45,13 +91,16 @@ pub fn CursorsPage(props: &PageProps) -> Html {
                 <StatusBadge status={presence.status().clone()} {on_retry} />
             </header>
             <div class="cursor-layout">
-                <div class="board" ref={board} {onmousemove} data-testid="board"
+                <div class={board_class} ref={board} {onmousemove} data-testid="board"
                     aria-label="Shared board: move your pointer here">
                     <p class="board-hint">{ "Move your pointer here. Others see it live." }</p>
                     { for others.iter().filter_map(|user| user.cursor.as_ref().map(|c| html! {
                         <div key={user.user_id.clone()} class="cursor" data-user={user.user_id.clone()}
-                            style={format!("left: {}%; top: {}%; --c: {}", Fixed(c.x.clamp(0.0, 1.0) * 100.0, 3),
-                                Fixed(c.y.clamp(0.0, 1.0) * 100.0, 3), color_for(&user.user_id))}>
+                            data-x={Fixed(c.x.clamp(0.0, 1.0) * 100.0, 1).to_string()}
+                            data-y={Fixed(c.y.clamp(0.0, 1.0) * 100.0, 1).to_string()}
+                            style={format!("transform: translate({}px, {}px); --c: {}",
+                                Fixed(c.x.clamp(0.0, 1.0) * width, 1), Fixed(c.y.clamp(0.0, 1.0) * height, 1),
+                                color_for(&user.user_id))}>
                             <svg viewBox="0 0 16 16" width="18" height="18" aria-hidden="true">
                                 <path d="M1 1 L1 13 L4.5 9.5 L7 15 L9 14 L6.5 8.5 L11.5 8.5 Z" />
                             </svg>
