@@ -183,7 +183,15 @@ if bundle:
                      f"{css['raw']:,} B, {css['gzip'] / 1000:.1f} KB gzip" if css else "—"])
         if r["label"].startswith("default") and "with" in r["variant"] and "without" not in r["variant"]:
             kb = r["total"]["gzip"] / 1000
-            targets.append(("default app ≤ 130 KB gzip (wasm + js)", f"{kb:.1f} KB", kb <= 130))
+            figure = f"{kb:.1f} KB"
+            if kb > 130:
+                # State the gap, and which one-page builds (cargo features) are within the target.
+                within = [f"{p['label'][len('pages: '):]} {p['total']['gzip'] / 1000:.1f} KB" for p in by_page
+                          if p["label"] != "pages: none" and p["total"]["gzip"] / 1000 <= 130]
+                figure += f": {kb - 130:.1f} KB over (all four pages)"
+                if within:
+                    figure += "; one-page builds within it: " + ", ".join(within)
+            targets.append(("default app ≤ 130 KB gzip (wasm + js)", figure, kb <= 130))
     sections.append((
         "## 2. Bundle size" + stamp("bundle", when),
         "Release build with the template's profile (`opt-level = \"z\"`, LTO, one codegen unit); "
