@@ -224,8 +224,10 @@ if cur:
         targets.append(("cursors p95 frame ≤ 16 ms", f"{p95:.1f} ms (median of runs)", p95 <= 16.0 + 0.75))
     sections.append((
         "## 3. Frame time: the cursors page with simulated peers" + stamp("cursors", when),
-        f"The default generated app's `/cursors` page, {cur['peers']} peers (Node `ws` clients on `/ws/presence`) each "
-        f"moving at {cur['hz']} Hz, {cur['seconds']} s per run, frame times from `requestAnimationFrame` deltas in "
+        f"The default generated app's `/cursors` page, {cur['peers']} peers (Node `ws` clients on `/ws/presence`, in a "
+        "process of their own at `nice 19`: `bench/peers.mjs`) each "
+        f"moving at {cur['hz']} Hz, {cur['seconds']} s per run (with more than 20 cursors the page turns their glide "
+        "off: `GLIDE_LIMIT` in pages/src/cursors.rs), frame times from `requestAnimationFrame` deltas in "
         "headless Chromium (60 Hz, so 16.7 ms is one frame; a delta of k frames counts k − 1 dropped). "
         "An interval cannot be shorter than one vsync, so the last column adds the work behind each frame: "
         "main-thread busy time (CDP `TaskDuration`) divided by frames, a mean; and, from a Chromium trace of "
