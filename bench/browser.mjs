@@ -154,20 +154,25 @@ async function cursors(url, out) {
     const lines = [];
     let wake = () => {};
     createInterface({ input: child.stdout }).on('line', (line) => { lines.push(line); wake(); });
-    const exited = new Promise((done) => child.once('exit', (code) => { done(code); wake(); }));
+    // 'close', not 'exit': it fires after the child's stdout is read to the end ("sent N").
+    let failed = null;
+    child.once('error', (e) => { failed = e; wake(); });
+    const exited = new Promise((done) => child.once('close', (code) => { done(code); wake(); }));
+    let closed = false;
+    exited.then(() => { closed = true; });
     const waitLine = async (prefix, ms) => {
       const end = Date.now() + ms;
       while (Date.now() < end) {
         const line = lines.find((l) => l.startsWith(prefix));
         if (line) return line;
-        if (child.exitCode !== null) break;
+        if (closed || failed) break;
         await Promise.race([new Promise((done) => { wake = done; }), sleep(200)]);
       }
       return null;
     };
     if (!(await waitLine('ready', 20000))) {
       child.kill('SIGKILL');
-      throw new Error(`bench/peers.mjs did not connect ${peers} peers within 20 s`);
+      throw new Error(`bench/peers.mjs did not connect ${peers} peers within 20 s${failed ? `: ${failed.message}` : ''}`);
     }
     return async () => {
       child.kill('SIGTERM');

@@ -479,7 +479,6 @@ export async function waitForMessages(user, texts, timeoutMs = 2000) {
     async () => JSON.stringify(await messageTexts(user.page)) === JSON.stringify(texts), { timeoutMs });
 }
 
-/** Parses the cursor's inline `left: X%; top: Y%`. */
 /**
  * A peer's cursor on `page`'s board (the first one, or the one labelled `label`), or null:
  * `x`/`y` is the position it was given (its `data-x`/`data-y`, % of the board) and

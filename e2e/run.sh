@@ -82,7 +82,7 @@ generate_and_build() { # DEST NAME LOG [cargo-generate -d args...]; PAGES=a,b bu
   cargo generate --path "$work/template" --name "$name" --destination "$dest" --silent --vcs none "$@" >"$logfile" 2>&1 \
     || { tail -30 "$logfile" >&2; die "cargo generate $name failed"; }
   log "building $name with trunk (release; a minute or two)"
-  (cd "$dest/$name" && cargo fetch --quiet && trunk build --release --offline "${features[@]}") >>"$logfile" 2>&1 \
+  (cd "$dest/$name" && cargo fetch --quiet && trunk build --release --offline ${features[@]+"${features[@]}"}) >>"$logfile" 2>&1 \
     || { tail -40 "$logfile" >&2; die "trunk build of $name failed"; }
 }
 

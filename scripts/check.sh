@@ -18,10 +18,10 @@ cargo clippy --offline --target wasm32-unknown-unknown "${wasm_packages[@]}" --l
 cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser -- -D warnings
 # Each page is a cargo feature of the app shell: every page alone, and none (the blank shell),
 # must build warning-free too.
-app_package=${wasm_packages[-1]}
+app_package=${wasm_packages[${#wasm_packages[@]}-1]}
 for pages in chat typed-chat notifications cursors ""; do
   log "clippy (wasm32): app shell with pages [${pages:-none}]"
-  cargo clippy --offline --target wasm32-unknown-unknown -p "$app_package" --bins \
+  cargo clippy --offline --target wasm32-unknown-unknown -p "$app_package" --bins --tests \
     --no-default-features ${pages:+--features "$pages"} -- -D warnings
   cargo test --offline -p "$app_package" --no-default-features ${pages:+--features "$pages"} --quiet
 done

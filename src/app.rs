@@ -151,6 +151,11 @@ fn switch(route: Route, navigate: &Callback<Route>) -> Html {
         }
         #[cfg(feature = "cursors")]
         Route::Cursors => html! { <realtime_pages::CursorsPage url={named(ENDPOINTS.presence)} /> },
+        // The blank shell (`--no-default-features`): nothing to go back to.
+        _ if Route::home() == Route::NotFound => html! {
+            <section class="page"><h1>{ "No page built in" }</h1>
+                <p>{ "Turn on a page feature (chat, typed-chat, notifications, cursors) or route your own page in src/app.rs." }</p></section>
+        },
         _ => html! {
             <section class="page"><h1>{ "Page not found" }</h1>
                 <p>{ link(Route::home(), "Back to the start", None, navigate) }</p></section>
@@ -266,7 +271,9 @@ mod tests {
             assert!(Route::PAGES.into_iter().all(Route::enabled));
             assert_eq!(Route::home(), Route::Chat);
         } else {
-            assert!(!Route::PAGES.into_iter().all(Route::enabled));
+            // `/` shows the first page built in, in nav order (NotFound in the blank shell).
+            let first = Route::PAGES.into_iter().find(|page| page.enabled());
+            assert_eq!(Route::home(), first.unwrap_or(Route::NotFound));
         }
     }
 

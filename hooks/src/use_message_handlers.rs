@@ -129,19 +129,24 @@ impl Handlers {
             }
             return false;
         }
+        // Counted once per message, however many of its handlers it did not fit.
+        let mut unfit = false;
         for handler in handlers {
             if let Err(error) = handler(text) {
-                self.invalid.set(self.invalid.get() + 1);
+                unfit = true;
                 *self.last_invalid.borrow_mut() = Some(DecodeError::new(
                     frame,
                     &format!("`{kind}` message: {error}"),
                 ));
             }
         }
+        if unfit {
+            self.invalid.set(self.invalid.get() + 1);
+        }
         true
     }
 
-    /// How many messages did not decode as their handler's type, and the last of them.
+    /// How many messages did not decode as (one of) their handlers' types, and the last reason.
     pub fn invalid(&self) -> (u64, Option<DecodeError>) {
         (self.invalid.get(), self.last_invalid.borrow().clone())
     }
@@ -437,17 +442,26 @@ mod tests {
             handlers.dispatch(&text(&format!(r#"{{"type":"t{i:03}"}}"#)));
         }
         handlers.dispatch(&text(r#"{"type":"t000"}"#));
-        let long = "x".repeat(1 << 20);
-        handlers.dispatch(&text(&format!(r#"{{"type":"{long}"}}"#)));
-        assert!(handlers
-            .unhandled()
-            .iter()
-            .all(|(kind, _)| kind.len() <= MAX_TYPE_LEN + '…'.len_utf8()));
+        handlers.dispatch(&text(r#"{"type":"one more"}"#));
         let counts = handlers.unhandled();
         assert_eq!(counts.len(), MAX_UNHANDLED_TYPES + 1);
         assert_eq!(handlers.unhandled_of("t000"), 2);
         assert_eq!(handlers.unhandled_of(OTHER_TYPES), 11);
         assert_eq!(handlers.unhandled_total(), MAX_UNHANDLED_TYPES as u64 + 12);
+    }
+
+    #[test]
+    fn a_huge_unhandled_type_is_counted_under_its_first_bytes() {
+        let handlers = Rc::new(Handlers::default());
+        let long = "x".repeat(1 << 20);
+        for _ in 0..2 {
+            handlers.dispatch(&text(&format!(r#"{{"type":"{long}"}}"#)));
+        }
+        let counts = handlers.unhandled();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(counts[0].0, truncate(&long, MAX_TYPE_LEN));
+        assert!(counts[0].0.len() <= MAX_TYPE_LEN + '…'.len_utf8());
+        assert_eq!(counts[0].1, 2);
     }
 
     #[test]
@@ -484,7 +498,9 @@ mod tests {
         let handlers = Rc::new(Handlers::default());
         let seen = Rc::new(Cell::new(0));
         let (a, b) = (seen.clone(), seen.clone());
+        let a2 = a.clone();
         let _typed = handlers.on("message", move |_: Said| a.set(a.get() + 1));
+        let _typed_too = handlers.on("message", move |_: Said| a2.set(a2.get() + 1));
         let _raw = handlers.on("message", move |v: serde_json::Value| {
             assert_eq!(v["text"], 5);
             b.set(b.get() + 10);
@@ -494,6 +510,7 @@ mod tests {
         // The raw handler still ran; the typed one said why it could not.
         assert_eq!(seen.get(), 10);
         let (count, last) = handlers.invalid();
+        // One message, though two handlers could not take it.
         assert_eq!(count, 1);
         let last = last.expect("the error");
         assert!(

@@ -16,7 +16,8 @@ use crate::components::message_list::{MessageLine, MessageList};
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
 
-/// What the chat endpoint sends (see docs/protocol.md). Decoded through [`ChatWire`].
+/// What the chat endpoint sends (see docs/protocol.md). Decoded through [`ChatWire`], with
+/// `decode_object`, which refuses a top-level array (a struct derive alone would accept one).
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(try_from = "ChatWire")]
 pub enum ChatIn {

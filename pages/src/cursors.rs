@@ -78,7 +78,13 @@ pub fn CursorsPage(props: &PageProps) -> Html {
     let others = presence.others();
     let everyone = presence.users();
     let (errors, last_error) = presence.errors();
-    let shown = others.iter().filter(|user| user.cursor.is_some()).count();
+    // Until the board has been measured, a cursor would be drawn at (0, 0) and glide in from there.
+    let measured = width > 0.0 && height > 0.0;
+    let shown = if measured {
+        others.iter().filter(|user| user.cursor.is_some()).count()
+    } else {
+        0
+    };
     let board_class = if shown > GLIDE_LIMIT {
         "board crowded"
     } else {
@@ -94,7 +100,7 @@ pub fn CursorsPage(props: &PageProps) -> Html {
                 <div class={board_class} ref={board} {onmousemove} data-testid="board"
                     aria-label="Shared board: move your pointer here">
                     <p class="board-hint">{ "Move your pointer here. Others see it live." }</p>
-                    { for others.iter().filter_map(|user| user.cursor.as_ref().map(|c| html! {
+                    { for others.iter().filter(|_| measured).filter_map(|user| user.cursor.as_ref().map(|c| html! {
                         <div key={user.user_id.clone()} class="cursor" data-user={user.user_id.clone()}
                             data-x={Fixed(c.x.clamp(0.0, 1.0) * 100.0, 1).to_string()}
                             data-y={Fixed(c.y.clamp(0.0, 1.0) * 100.0, 1).to_string()}

@@ -14,7 +14,8 @@ use yew::prelude::*;
 /// The global stylesheet as text.
 pub const STYLESHEET: &str = include_str!("styles.css");
 
-/// Renders the global stylesheet; put it once near the root of the app.
+/// Renders the global stylesheet as a `<style>` element, for hosts that do not link
+/// `styles.css` (this app links it from `index.html` and does not use this).
 #[component]
 pub fn GlobalStyles() -> Html {
     html! { <style>{ STYLESHEET }</style> }

@@ -35,7 +35,9 @@ pub struct Presence {
 
 /// A presence message from the server (`docs/protocol.md`, `/ws/presence`).
 ///
-/// Serialised `type`-tagged; decoded through [`PresenceWire`] (see there for why).
+/// Serialised `type`-tagged; decoded through [`PresenceWire`] (see there for why). Decode frames
+/// with [`PresenceEvent::parse`] (or the hooks' `decode_object`): a plain `serde_json::from_str`
+/// would, like any struct derive, also accept a JSON array of the wire fields in order.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", try_from = "PresenceWire")]
 pub enum PresenceEvent {
