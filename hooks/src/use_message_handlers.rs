@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use yew::prelude::*;
 
 use crate::connection::{Connection, ConnectionStatus, Delivery, Frame, WsError};
+use crate::core::is_json_object;
 use crate::core::outbox::SendPolicy;
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
-use crate::use_typed_websocket::{is_json_object, truncate, DecodeError};
+use crate::use_typed_websocket::{truncate, DecodeError};
 use crate::use_websocket::UseWebSocketOptions;
 
 /// A type-erased handler: decodes the frame's text into its own type and runs, or says why the
@@ -39,6 +40,21 @@ pub const MAX_TYPE_LEN: usize = 100;
 
 /// The key that counts unhandled messages of types seen after [`MAX_UNHANDLED_TYPES`] others.
 pub const OTHER_TYPES: &str = "(other types)";
+
+/// What became of one routed frame.
+struct Routed {
+    /// A handler took it.
+    handled: bool,
+    /// A problem counter moved (malformed, unhandled or unfit): the UI has something new to show.
+    problem: bool,
+}
+
+impl Routed {
+    const PROBLEM: Self = Self {
+        handled: false,
+        problem: true,
+    };
+}
 
 /// The handler table: message `type` → handlers, plus the counts of what nobody handled.
 #[derive(Default)]
@@ -82,52 +98,32 @@ impl Handlers {
 
     /// Routes one frame; returns whether a handler took it.
     pub fn dispatch(&self, frame: &Frame) -> bool {
-        let Frame::Text(text) = frame else {
-            self.malformed.set(self.malformed.get() + 1);
-            return false;
+        self.route(frame).handled
+    }
+
+    /// Routes one frame and says what became of it.
+    fn route(&self, frame: &Frame) -> Routed {
+        // A typed JSON message: text, an object (a struct's derive would take an array too),
+        // with a string `type`.
+        let kind = match frame {
+            Frame::Text(text) if is_json_object(text) => serde_json::from_str::<Tag>(text).ok(),
+            _ => None,
         };
-        if !is_json_object(text) {
+        let (Frame::Text(text), Some(Tag { kind })) = (frame, kind) else {
             self.malformed.set(self.malformed.get() + 1);
-            return false;
-        }
-        let Ok(Tag { kind }) = serde_json::from_str::<Tag>(text) else {
-            self.malformed.set(self.malformed.get() + 1);
-            return false;
+            return Routed::PROBLEM;
         };
-        let kind = kind.as_str();
         // Clone the handlers out so one may subscribe or unsubscribe while being called.
         let handlers: Vec<Handler> = self
             .table
             .borrow()
             .iter()
-            .filter(|(k, _, _)| k == kind)
+            .filter(|(k, _, _)| *k == kind)
             .map(|(_, _, h)| h.clone())
             .collect();
         if handlers.is_empty() {
-            let mut unhandled = self.unhandled.borrow_mut();
-            // A peer inventing types must not grow this without bound: keys are cut to
-            // `MAX_TYPE_LEN` bytes, and past the cap new types are counted under `OTHER_TYPES`.
-            let cut;
-            let kind = if kind.len() > MAX_TYPE_LEN {
-                cut = truncate(kind, MAX_TYPE_LEN);
-                cut.as_str()
-            } else {
-                kind
-            };
-            let kind = if unhandled.len() >= MAX_UNHANDLED_TYPES
-                && unhandled
-                    .binary_search_by(|(k, _)| k.as_str().cmp(kind))
-                    .is_err()
-            {
-                OTHER_TYPES
-            } else {
-                kind
-            };
-            match unhandled.binary_search_by(|(k, _)| k.as_str().cmp(kind)) {
-                Ok(at) => unhandled[at].1 += 1,
-                Err(at) => unhandled.insert(at, (kind.to_owned(), 1)),
-            }
-            return false;
+            self.count_unhandled(&kind);
+            return Routed::PROBLEM;
         }
         // Counted once per message, however many of its handlers it did not fit.
         let mut unfit = false;
@@ -143,17 +139,36 @@ impl Handlers {
         if unfit {
             self.invalid.set(self.invalid.get() + 1);
         }
-        true
+        Routed {
+            handled: true,
+            problem: unfit,
+        }
+    }
+
+    /// Counts a message of `kind` that no handler wanted. A peer inventing types must not grow
+    /// this without bound: keys are cut to `MAX_TYPE_LEN` bytes, and past the cap new types are
+    /// counted under `OTHER_TYPES`.
+    fn count_unhandled(&self, kind: &str) {
+        let key = truncate(kind, MAX_TYPE_LEN);
+        let mut unhandled = self.unhandled.borrow_mut();
+        let find =
+            |list: &[(String, u64)], key: &str| list.binary_search_by(|(k, _)| k.as_str().cmp(key));
+        let at = match find(&unhandled, &key) {
+            Err(_) if unhandled.len() >= MAX_UNHANDLED_TYPES => find(&unhandled, OTHER_TYPES),
+            found => found,
+        };
+        match at {
+            Ok(at) => unhandled[at].1 += 1,
+            Err(at) if unhandled.len() >= MAX_UNHANDLED_TYPES => {
+                unhandled.insert(at, (OTHER_TYPES.to_owned(), 1))
+            }
+            Err(at) => unhandled.insert(at, (key, 1)),
+        }
     }
 
     /// How many messages did not decode as (one of) their handlers' types, and the last reason.
     pub fn invalid(&self) -> (u64, Option<DecodeError>) {
         (self.invalid.get(), self.last_invalid.borrow().clone())
-    }
-
-    /// The sum of every problem counter; changes whenever one of them does.
-    fn problems(&self) -> u64 {
-        self.malformed.get() + self.invalid.get() + self.unhandled_total()
     }
 
     /// How many messages arrived with no handler, as `(type, count)` sorted by type.
@@ -336,9 +351,7 @@ pub fn use_message_handlers_with_options(
                 let redraw = redraw.clone();
                 conn.on_frame(move |frame| {
                     // Handlers update their own state; a new problem is ours to show.
-                    let before = handlers.problems();
-                    handlers.dispatch(frame);
-                    if handlers.problems() != before {
+                    if handlers.route(frame).problem {
                         redraw.request();
                     }
                 })

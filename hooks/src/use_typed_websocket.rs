@@ -12,6 +12,7 @@ use yew::prelude::*;
 
 use crate::connection::{Connection, ConnectionState, ConnectionStatus, Delivery, Frame, WsError};
 use crate::core::history::History;
+use crate::core::is_json_object;
 use crate::core::outbox::SendPolicy;
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
@@ -80,12 +81,6 @@ pub fn decode_object<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeEr
         }
         _ => decode_frame(frame),
     }
-}
-
-/// Whether `text` starts (after whitespace) like a JSON object; a cheap check before decoding
-/// into a struct, which would also accept an array.
-pub fn is_json_object(text: &str) -> bool {
-    text.trim_start().starts_with('{')
 }
 
 /// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut.

@@ -183,7 +183,7 @@ pub fn pong_id(frame: &str) -> Option<u64> {
     if !frame.contains("pong") {
         return None;
     }
-    if !frame.trim_start().starts_with('{') {
+    if !super::is_json_object(frame) {
         return None;
     }
     let pong: Pong = serde_json::from_str(frame).ok()?;

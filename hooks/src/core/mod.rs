@@ -27,6 +27,12 @@ pub mod presence;
 pub mod throttle;
 pub mod url;
 
+/// Whether `text` starts (after whitespace) like a JSON object; a cheap check before decoding
+/// into a struct, whose serde derive would also accept an array of its fields in order.
+pub fn is_json_object(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
 pub use backoff::{Jitter, ReconnectPolicy};
 pub use close_policy::{describe_close_code, CloseDecision, ClosePolicy};
 pub use decimal::Fixed;

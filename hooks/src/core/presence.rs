@@ -121,7 +121,7 @@ impl PresenceEvent {
     /// Parse a text frame; other message types (`welcome`, `pong`, `error`) are errors to ignore.
     pub fn parse(frame: &str) -> Result<Self, serde_json::Error> {
         // A struct's derive also takes an array of its fields: the protocol sends objects only.
-        if !frame.trim_start().starts_with('{') {
+        if !super::is_json_object(frame) {
             return Err(serde::de::Error::custom("expected a JSON object"));
         }
         serde_json::from_str(frame)
