@@ -164,6 +164,9 @@ pub trait Broker: Send + Sync + 'static {
         topic: &'a str,
         subscriber_id: u64,
     ) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// The topics starting with `prefix` that have a subscriber on this instance.
+    fn local_topics(&self, prefix: &str) -> Vec<String>;
 }
 
 /// Shared "who is here" sets: the presence board and the members of each chat room.
@@ -319,6 +322,16 @@ pub struct InProcessBroker {
 }
 
 impl InProcessBroker {
+    /// The topics starting with `prefix` that have a subscriber (empty topics are removed).
+    pub fn topics_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        topics
+            .keys()
+            .filter(|topic| topic.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
     /// Number of subscribers of `topic` (for tests and diagnostics).
     pub fn subscriber_count(&self, topic: &str) -> usize {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
@@ -390,6 +403,10 @@ impl Broker for InProcessBroker {
             }
         }
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn local_topics(&self, prefix: &str) -> Vec<String> {
+        self.topics_with_prefix(prefix)
     }
 }
 

@@ -444,6 +444,10 @@ impl Broker for RedisBroker {
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         self.shared.local.unsubscribe(topic, subscriber_id)
     }
+
+    fn local_topics(&self, prefix: &str) -> Vec<String> {
+        self.shared.local.topics_with_prefix(prefix)
+    }
 }
 
 /// set → user id → (arrival time in ms, entry).

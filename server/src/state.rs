@@ -35,8 +35,6 @@ pub struct AppState {
     pub sse_streams: Arc<AtomicUsize>,
     /// Serializes append-then-publish so live SSE clients see ids in increasing order.
     pub notification_order: Mutex<()>,
-    /// Typed-chat rooms with members on this instance, and how many sockets are in each.
-    pub local_rooms: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     next_user: AtomicU64,
     next_chat_id: AtomicU64,
 }
@@ -56,7 +54,6 @@ impl AppState {
             sse_generation: watch::Sender::new(0),
             sse_streams: Arc::new(AtomicUsize::new(0)),
             notification_order: Mutex::new(()),
-            local_rooms: std::sync::Mutex::default(),
             next_user: AtomicU64::new(0),
             next_chat_id: AtomicU64::new(0),
         })

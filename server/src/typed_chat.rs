@@ -1,7 +1,6 @@
 //! `/ws/typed-chat`: named rooms with join/leave, messages and typing indicators.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::PoisonError;
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -27,8 +26,11 @@ pub async fn handler(
 
 /// Broker topic (and membership set) of a room.
 pub fn room_topic(room: &str) -> String {
-    format!("room:{room}")
+    format!("{ROOM_TOPIC_PREFIX}{room}")
 }
+
+/// What every room's broker topic starts with.
+pub const ROOM_TOPIC_PREFIX: &str = "room:";
 
 /// The rooms endpoint; remembers which rooms this socket is in.
 #[derive(Debug, Default)]
@@ -63,13 +65,6 @@ impl TypedChat {
             }
             conn.subscribe(topic.clone()).await;
             self.rooms.push(room.clone());
-            *conn
-                .state
-                .local_rooms
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(room.clone())
-                .or_default() += 1;
             let joined = ServerMsg::UserJoined {
                 room: room.clone(),
                 user_id: conn.user.id.to_string(),
@@ -134,19 +129,6 @@ impl TypedChat {
     async fn leave(&mut self, conn: &mut Conn, room: &str) {
         let topic = room_topic(room);
         self.rooms.retain(|r| r != room);
-        {
-            let mut rooms = conn
-                .state
-                .local_rooms
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(count) = rooms.get_mut(room) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    rooms.remove(room);
-                }
-            }
-        }
         if let Err(e) = conn
             .state
             .backend
@@ -237,12 +219,13 @@ pub async fn sweep_loop(state: SharedState) {
             () = state.shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
+        // Rooms with a socket on this instance: the broker's local subscriptions say which.
         let rooms: Vec<String> = state
-            .local_rooms
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
+            .backend
+            .broker
+            .local_topics(ROOM_TOPIC_PREFIX)
+            .into_iter()
+            .filter_map(|topic| topic.strip_prefix(ROOM_TOPIC_PREFIX).map(str::to_owned))
             .collect();
         known.retain(|room, _| rooms.contains(room));
         for room in rooms {
