@@ -14,12 +14,7 @@ use realtime_hooks::RealtimeProvider;
 use realtime_pages::ConnectionPanel;
 use yew::prelude::*;
 
-#[cfg(any(
-    feature = "chat",
-    feature = "typed-chat",
-    feature = "notifications",
-    feature = "cursors"
-))]
+#[cfg(feature = "any-page")]
 use crate::config::ENDPOINTS;
 
 /// The app's pages, one URL each.
@@ -79,18 +74,13 @@ impl Route {
     /// The route a URL path shows; unknown paths and pages not built in are
     /// [`Route::NotFound`].
     pub fn recognize(path: &str) -> Self {
-        let route = match path {
-            "/" => return Self::home(),
-            "/typed-chat" => Self::TypedChat,
-            "/notifications" => Self::Notifications,
-            "/cursors" => Self::Cursors,
-            _ => Self::NotFound,
-        };
-        if route.enabled() {
-            route
-        } else {
-            Self::NotFound
+        if path == "/" {
+            return Self::home();
         }
+        Self::PAGES
+            .into_iter()
+            .find(|page| page.enabled() && page.path() == path)
+            .unwrap_or(Self::NotFound)
     }
 
     /// The URL path of this route.

@@ -5,15 +5,7 @@
 
 mod app;
 // Unused in a build with no page (`--no-default-features`), the blank shell to start from.
-#[cfg_attr(
-    not(any(
-        feature = "chat",
-        feature = "typed-chat",
-        feature = "notifications",
-        feature = "cursors"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "any-page"), allow(dead_code))]
 mod config;
 
 fn main() {
