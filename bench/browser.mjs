@@ -223,11 +223,10 @@ async function cursors(url, out) {
       const cursorsShown = await page.evaluate(() => document.querySelectorAll('.board .cursor').length);
       await context.close();
       const sorted = [...deltas].sort((a, b) => a - b);
-      const pct = (p) => sorted[Math.min(sorted.length - 1, Math.round((p / 100) * (sorted.length - 1)))];
       // A delta of k frame budgets (16.7 ms at 60 Hz) means k - 1 frames were dropped.
       const budget = 1000 / 60;
       const dropped = deltas.reduce((sum, d) => sum + Math.max(0, Math.round(d / budget) - 1), 0);
-      const r = { rep, frames: deltas.length, p50: pct(50), p95: pct(95), p99: pct(99), max: sorted[sorted.length - 1], dropped, cursorsShown,
+      const r = { rep, frames: deltas.length, p50: quantile(sorted, 50), p95: quantile(sorted, 95), p99: quantile(sorted, 99), max: sorted[sorted.length - 1], dropped, cursorsShown,
         busyMsPerFrame: busy('TaskDuration'), scriptMsPerFrame: busy('ScriptDuration'),
         styleLayoutMsPerFrame: busy('RecalcStyleDuration') + busy('LayoutDuration'),
         workFrames: work.length, workP50: quantile(work, 50), workP95: quantile(work, 95), workP99: quantile(work, 99),
