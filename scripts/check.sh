@@ -8,8 +8,7 @@ LOG_TAG=check
 source scripts/lib.sh
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
-wasm_packages=(-p realtime-hooks -p realtime-pages -p "$(cargo metadata --no-deps --format-version 1 --offline \
-  | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["name"] for p in m["packages"] if p["manifest_path"] == m["workspace_root"] + "/Cargo.toml"))')")
+wasm_packages=(-p realtime-hooks -p realtime-pages -p "$(app_package_name)")
 
 log "cargo fmt --check"
 cargo fmt --all --check

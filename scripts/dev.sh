@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Preview the app: starts the dev server (when server/ exists) on 127.0.0.1:8081 and `trunk serve`
 # on 127.0.0.1:8080 (Trunk.toml proxies /ws, /sse and /api to the dev server), prints the URL, and
-# stops both on Ctrl-C. Set TRUNK_SERVE_PORT for another page port.
+# stops both on Ctrl-C. Set TRUNK_SERVE_PORT for another page port. Logs go to target/, which
+# Trunk.toml's [watch] ignore keeps out of Trunk's sight (a log write must never cause a rebuild).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,6 +30,6 @@ for _ in $(seq 120); do
   curl -fsS "http://127.0.0.1:$page_port/" 2>/dev/null | grep -q '<script' && break
   sleep 0.5
 done
-echo "yew-realtime is running: http://127.0.0.1:$page_port/"
+echo "$(app_package_name) is running: http://127.0.0.1:$page_port/"
 log "press Ctrl-C to stop (trunk log: target/trunk-serve.log)"
 wait

@@ -59,14 +59,8 @@ start_dev_server() {
   DEV_SERVER_URL=$(sed -n 's/^listening on //p' "$out" | head -1)
 }
 
-# snapshot_template DIR: a copy of this template's working tree without build output, for
-# `cargo generate --path DIR`. cargo-generate walks its whole source folder before applying its
-# `ignore` list; a multi-GB target/ makes that slow and breaks it when a build deletes files.
-snapshot_template() {
-  local src dest=$1
-  src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-  rm -rf "$dest"
-  mkdir -p "$dest"
-  (cd "$src" && tar --exclude=./target --exclude=./.git --exclude=./tools/node_modules \
-    --exclude=./dist --exclude=./artifacts -cf - .) | tar -xf - -C "$dest"
+# The app's package name (the root package of the workspace, the one Trunk builds).
+app_package_name() {
+  cargo metadata --no-deps --format-version 1 --offline \
+    | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["name"] for p in m["packages"] if p["manifest_path"] == m["workspace_root"] + "/Cargo.toml"))'
 }
