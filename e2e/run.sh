@@ -21,6 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 LOG_TAG=e2e
 source scripts/lib.sh
+source scripts/template-lib.sh
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # The generated apps' build cache (as in scripts/template-tests.sh), never the repo's own target/:
 # same-named packages from another path would stand in for each other there.

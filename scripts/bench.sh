@@ -22,6 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 LOG_TAG=bench
 source scripts/lib.sh
+source scripts/template-lib.sh
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 work="$root/target/bench"

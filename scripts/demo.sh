@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 LOG_TAG=demo
 source scripts/lib.sh
+source scripts/template-lib.sh
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fetch --quiet

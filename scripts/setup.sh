@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the template's run and test commands need, and nothing twice.
+# Installs everything the run and test commands need, and nothing twice.
 #
 # Idempotent and cache-friendly: each step checks for the pinned version first. Safe to run on a
 # machine with only the base image (rustup + cargo + node + apt as root) or on one where earlier

@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 LOG_TAG=template-tests
 source scripts/lib.sh
+source scripts/template-lib.sh
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # Generated apps share one target dir, so dependencies are compiled once for all of them. It is
 # not the repo's own: same-named packages from another path would overwrite target/debug binaries.
@@ -31,6 +32,15 @@ check_app() { # DIR
   grep -q 'scripts/check.sh' "$app/README.md" || die "$app: README does not say how to test"
   [ ! -e "$app/template" ] || die "$app: template/ was left behind"
   [ ! -e "$app/cargo-generate.toml" ] || die "$app: cargo-generate.toml was left behind"
+  # The app is the team's own: its name, not the template's, in the title and the server's name;
+  # and no file but the README's line of origin speaks of a template.
+  local name; name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$app/Cargo.toml" | head -1)
+  grep -qF "<title>$name</title>" "$app/index.html" || die "$app: index.html title is not \"$name\""
+  grep -qF "APP_NAME = \"$name\"" "$app/.cargo/config.toml" || die "$app: .cargo/config.toml APP_NAME is not \"$name\""
+  local said
+  said=$(grep -rniI --exclude-dir=target --exclude-dir=node_modules --exclude-dir=.git -w template "$app" \
+    | grep -v -e 'grid-template' -e "^$app/README.md:[0-9]*:.*generated from the yew-realtime template" || true)
+  [ -z "$said" ] || { echo "$said" >&2; die "$app: the lines above speak of a template"; }
   if grep -rIl --exclude-dir=target --exclude-dir=node_modules -e '{{' -e '{%' "$app" \
       | grep -v -e '\.rs$' -e '\.css$' ; then
     die "$app: unrendered Liquid in the files above"
@@ -51,6 +61,8 @@ grep -q '^name = "yew-realtime-app"' "$app/Cargo.toml" || die "package not renam
 diff -u -B <(grep -v -e '^name = ' -e '^description = ' "$root/Cargo.toml") \
         <(grep -v -e '^name = ' -e '^description = ' "$app/Cargo.toml") \
   || die "template/app/Cargo.toml has drifted from Cargo.toml"
+diff -u <(grep -v '<title>' "$root/index.html") <(grep -v '<title>' "$app/index.html") \
+  || die "template/app/index.html has drifted from index.html (only the title differs)"
 [ -d "$app/server" ] || die "dev_server=true must keep server/"
 grep -q 'ws = true' "$app/Trunk.toml" || die "Trunk proxies missing"
 check_app "$app"

@@ -208,7 +208,7 @@ pub fn App() -> Html {
         <RealtimeProvider>
             <div class="shell">
                 <header class="topbar">
-                    <span class="brand">{ "yew-realtime" }</span>
+                    <span class="brand">{ env!("CARGO_PKG_NAME") }</span>
                     <nav aria-label="Pages"><ul class="nav">
                         { for Route::PAGES.into_iter().filter(|page| page.enabled())
                             .map(|page| item(page, page.label())) }

@@ -1,7 +1,6 @@
 //! Where the app's real-time endpoints live: the one file to edit when the backend moves.
 //!
-//! Generated apps get this file from the answers given to `cargo generate` (see
-//! `template/app/src/config.rs`). A value starting with `/` resolves against the page's origin at
+//! The values are the answers given to `cargo generate`; edit them here. A value starting with `/` resolves against the page's origin at
 //! run time (`http:` → `ws:`, `https:` → `wss:`), so one build works on any host; an absolute
 //! `ws://`, `wss://`, `http://` or `https://` URL is used as given.
 

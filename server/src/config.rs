@@ -11,7 +11,7 @@ use clap::Parser;
 #[command(
     name = "realtime-server",
     version,
-    about = "Dev server for the Yew real-time template"
+    about = "Dev server of the app: WebSocket chat, rooms, presence, binary echo and SSE notifications"
 )]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the real one is printed).

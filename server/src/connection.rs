@@ -246,6 +246,7 @@ async fn run<E: Endpoint>(
         conn.send(&ServerMsg::Welcome {
             user_id: conn.user.id.to_string(),
             name: conn.user.name.to_string(),
+            server: crate::APP_NAME,
         });
         conn.subscribe(endpoint_topic(E::NAME)).await;
         endpoint.on_open(&mut conn).await;

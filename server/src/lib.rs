@@ -1,4 +1,4 @@
-//! Reference dev server for the Yew real-time template: the backend `trunk serve` talks to.
+//! The app's dev server: the backend `trunk serve` talks to.
 //!
 //! Endpoints and messages are specified in `docs/protocol.md`; this crate implements them.
 //! Start it in-process with [`serve`] (tests do, on `127.0.0.1:0`) or run the
@@ -21,6 +21,13 @@ pub mod state;
 pub mod static_files;
 pub mod test_endpoints;
 pub mod typed_chat;
+
+/// The app's name (`APP_NAME` from `.cargo/config.toml`, set when the app was generated): the
+/// server sends it in every `welcome` and logs under it. `realtime-server` when built without it.
+pub const APP_NAME: &str = match option_env!("APP_NAME") {
+    Some(name) => name,
+    None => "realtime-server",
+};
 
 use std::future::{Future, IntoFuture};
 use std::io;

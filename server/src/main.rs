@@ -1,10 +1,11 @@
-//! `realtime-server`: parses flags, binds, prints the address, serves until SIGTERM/Ctrl-C.
+//! The dev server binary: parses flags, binds, prints the address, serves until SIGTERM/Ctrl-C.
+//! Its messages and logs carry the app's name ([`realtime_server::APP_NAME`]).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use realtime_server::{serve_configured, Config};
+use realtime_server::{serve_configured, Config, APP_NAME};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -18,14 +19,14 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("realtime-server: cannot start the async runtime: {e}");
+            eprintln!("{APP_NAME}: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("realtime-server: {e}");
+            eprintln!("{APP_NAME}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -42,7 +43,7 @@ async fn run(config: Config) -> std::io::Result<()> {
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    tracing::info!(%addr, "listening");
+    tracing::info!(app = APP_NAME, %addr, "dev server listening");
     serve_configured(config, listener, shutdown).await
 }
 

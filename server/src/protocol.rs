@@ -297,6 +297,8 @@ pub enum ServerMsg {
         user_id: String,
         /// Display name in use.
         name: String,
+        /// The app's name ([`crate::APP_NAME`]), so a client can tell which backend it reached.
+        server: &'static str,
     },
     /// Reply to a ping, carrying the ping's other fields.
     #[serde(rename = "pong")]

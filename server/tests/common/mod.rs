@@ -106,6 +106,11 @@ pub async fn connect(server: &TestServer, path: &str) -> (Ws, Value) {
         welcome["type"], "welcome",
         "first frame must be welcome: {welcome}"
     );
+    assert_eq!(
+        welcome["server"],
+        realtime_server::APP_NAME,
+        "the welcome names the app: {welcome}"
+    );
     (ws, welcome)
 }
 
