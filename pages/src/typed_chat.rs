@@ -157,7 +157,7 @@ pub enum RoomAction {
     Joined(Joined),
     /// `user:joined`.
     UserJoined(UserEvent),
-    /// `user:left`, or `left` (about us).
+    /// `user:left`, or `left` (ours about us; a seed-style server's about anyone).
     UserLeft(UserEvent),
     /// `message`.
     Message(RoomMessage),
@@ -226,6 +226,10 @@ impl Reducible for RoomState {
                     upsert_user(&mut s.users, u.user_id, name);
                 }
             }
+            // `user:left` (ours), or the seed's `left`, which a seed-style server may send to the
+            // whole room: about another user it only drops them, like `user:left`. Either way only
+            // for our room: a late leave from a room we switched away from changes nothing here.
+            RoomAction::UserLeft(u) if s.room.as_deref() != Some(u.room.as_str()) => {}
             RoomAction::UserLeft(u) => {
                 if s.me.as_deref() == Some(u.user_id.as_str()) {
                     s.room = None;
@@ -534,6 +538,44 @@ mod tests {
         let s = server(s, left, r#"{"type":"left","room":"general","userId":"u2"}"#);
         assert_eq!(s.room, None);
         assert!(s.users.is_empty());
+    }
+
+    #[test]
+    fn the_seeds_left_about_another_user_drops_only_that_member() {
+        // A seed-style server: no `welcome` (we do not know our id), `joined` with ids only,
+        // `left {room, userId}` to everyone in the room.
+        let s = server(
+            Rc::default(),
+            RoomAction::Joined,
+            r#"{"type":"joined","room":"general","users":["u1","u2"]}"#,
+        );
+        let s = server(
+            s,
+            RoomAction::UserJoined,
+            r#"{"room":"general","userId":"u3"}"#,
+        );
+        assert_eq!(s.users, pairs(&[("u1", "u1"), ("u2", "u2"), ("u3", "u3")]));
+        let left = RoomAction::UserLeft;
+        let s = server(s, left, r#"{"type":"left","room":"general","userId":"u3"}"#);
+        assert_eq!(
+            s.room.as_deref(),
+            Some("general"),
+            "someone else left, not us"
+        );
+        assert_eq!(s.users, pairs(&[("u1", "u1"), ("u2", "u2")]));
+        // With a `welcome`, another user's `left` still drops only them.
+        let s = server(
+            joined_general(),
+            left,
+            r#"{"type":"left","room":"general","userId":"u1"}"#,
+        );
+        assert_eq!(s.room.as_deref(), Some("general"));
+        assert_eq!(s.users, pairs(&[("u2", "Bo"), ("u3", "u3")]));
+        // A leave from another room (one we switched away from) changes nothing here, even ours.
+        let s = server(s, left, r#"{"type":"left","room":"random","userId":"u3"}"#);
+        let s = server(s, left, r#"{"type":"left","room":"random","userId":"u2"}"#);
+        assert_eq!(s.room.as_deref(), Some("general"));
+        assert_eq!(s.users, pairs(&[("u2", "Bo"), ("u3", "u3")]));
     }
 
     #[test]
