@@ -12,6 +12,7 @@ use gloo_events::EventListener;
 use realtime_hooks::core::url::with_query_param;
 use realtime_hooks::RealtimeProvider;
 use realtime_pages::ConnectionPanel;
+use stylist::css;
 use yew::prelude::*;
 
 #[cfg(feature = "any-page")]
@@ -143,11 +144,11 @@ fn switch(route: Route, navigate: &Callback<Route>) -> Html {
         Route::Cursors => html! { <realtime_pages::CursorsPage url={named(ENDPOINTS.presence)} /> },
         // The blank shell (`--no-default-features`): nothing to go back to.
         _ if Route::home() == Route::NotFound => html! {
-            <section class="page"><h1>{ "No page built in" }</h1>
+            <section class={classes!("page", realtime_pages::styles::page())}><h1>{ "No page built in" }</h1>
                 <p>{ "Turn on a page feature (chat, typed-chat, notifications, cursors) or route your own page in src/app.rs." }</p></section>
         },
         _ => html! {
-            <section class="page"><h1>{ "Page not found" }</h1>
+            <section class={classes!("page", realtime_pages::styles::page())}><h1>{ "Page not found" }</h1>
                 <p>{ link(Route::home(), "Back to the start", None, navigate) }</p></section>
         },
     }
@@ -200,20 +201,37 @@ pub fn App() -> Html {
         let panel_open = panel_open.clone();
         Callback::from(move |_| panel_open.set(!*panel_open))
     };
+    // The shell's layout, scoped to it (the connection panel and pages style themselves).
+    let style = css!(
+        r#"
+        display: grid; grid-template-rows: auto 1fr; grid-template-columns: 1fr auto; min-height: 100vh;
+        .topbar { grid-column: 1 / -1; display: flex; align-items: center; gap: 1.5rem; padding: 0.7rem 1.5rem; background: var(--surface); border-bottom: 1px solid var(--border); }
+        .brand { font-weight: 800; letter-spacing: -0.02em; }
+        .nav { display: flex; gap: 0.25rem; list-style: none; margin: 0; padding: 0; }
+        .nav a { display: block; padding: 0.35rem 0.8rem; border-radius: 8px; color: var(--muted); text-decoration: none; font-weight: 600; }
+        .nav a.active, .nav a:hover { color: var(--text); background: var(--bg); }
+        .panel-toggle { margin-left: auto; }
+        .content { padding: 1.5rem; min-width: 0; }
+        @media (max-width: 760px) {
+            grid-template-columns: 1fr;
+            .topbar { flex-wrap: wrap; gap: 0.6rem; }
+        }
+        "#
+    );
     let item = |to: Route, label: &'static str| {
         let class = (*route == to).then_some("active");
         html! { <li>{ link(to, label, class, &navigate) }</li> }
     };
     html! {
         <RealtimeProvider>
-            <div class="shell">
+            <div class={classes!("shell", style)}>
                 <header class="topbar">
                     <span class="brand">{ env!("CARGO_PKG_NAME") }</span>
                     <nav aria-label="Pages"><ul class="nav">
                         { for Route::PAGES.into_iter().filter(|page| page.enabled())
                             .map(|page| item(page, page.label())) }
                     </ul></nav>
-                    <button class="panel-toggle" aria-pressed={(*panel_open).to_string()}
+                    <button class="secondary panel-toggle" aria-pressed={(*panel_open).to_string()}
                         aria-controls="connection-panel" onclick={toggle_panel}>
                         { if *panel_open { "Hide connections" } else { "Connections" } }
                     </button>

@@ -244,7 +244,7 @@ pub fn ChatPage(props: &PageProps) -> Html {
     };
     let status = ws.status();
     html! {
-        <section class="page chat">
+        <section class={classes!("page", "chat", crate::styles::page())}>
             <header class="page-head">
                 <h1>{ "Chat" }</h1>
                 <StatusBadge status={status} {on_retry} />

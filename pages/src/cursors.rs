@@ -4,6 +4,7 @@
 use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::core::presence::color_for;
 use realtime_hooks::use_presence;
+use stylist::css;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, ResizeObserver};
@@ -85,13 +86,33 @@ pub fn CursorsPage(props: &PageProps) -> Html {
     } else {
         0
     };
+    // Cursors move by transform (px, above), never by left/top: a transform transition runs on
+    // the compositor, a left/top one re-runs style and layout on the main thread every frame. Its
+    // own layer (will-change) keeps the board under it from repainting. `.crowded`: no glide.
+    let style = css!(
+        r#"
+        .cursor-layout { display: grid; grid-template-columns: 1fr 220px; gap: 1rem; }
+        .board { position: relative; height: min(65vh, 560px); background: var(--surface); border: 1px solid var(--border); border-radius: 12px;
+            box-shadow: var(--shadow); overflow: hidden; cursor: crosshair;
+            background-image: radial-gradient(var(--border) 1px, transparent 1px); background-size: 24px 24px; }
+        .board-hint { position: absolute; inset: auto 0 0.8rem 0; text-align: center; color: var(--muted); margin: 0; pointer-events: none; }
+        .cursor { position: absolute; left: 0; top: 0; pointer-events: none; color: var(--c); transition: transform 90ms linear; will-change: transform; }
+        .board.crowded .cursor { transition: none; }
+        .cursor svg { fill: var(--c); stroke: var(--surface); stroke-width: 1; display: block; }
+        .cursor .label { position: absolute; left: 14px; top: 14px; background: var(--c); color: #fff; font-size: 0.75rem; font-weight: 700;
+            padding: 0.05rem 0.45rem; border-radius: 6px; white-space: nowrap; }
+        @media (max-width: 760px) {
+            .cursor-layout { grid-template-columns: 1fr; }
+        }
+        "#
+    );
     let board_class = if shown > GLIDE_LIMIT {
         "board crowded"
     } else {
         "board"
     };
     html! {
-        <section class="page cursors">
+        <section class={classes!("page", "cursors", crate::styles::page(), style)}>
             <header class="page-head">
                 <h1>{ "Cursors" }</h1>
                 <StatusBadge status={presence.status().clone()} {on_retry} />

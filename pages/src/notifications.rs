@@ -9,8 +9,10 @@ use realtime_hooks::{
 };
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
+use stylist::css;
 use yew::prelude::*;
 
+use crate::components::status_badge::status_style;
 use crate::PageProps;
 
 /// One notification, as shown.
@@ -145,16 +147,34 @@ pub fn NotificationsPage(props: &PageProps) -> Html {
         let first_seq = events.received() - events.len() as u64;
         read_feed(events.iter(), first_seq, SHOWN)
     };
+    let style = css!(
+        r#"
+        .notice { margin: 0; padding: 0.6rem 0.8rem; border-radius: 8px; border: 1px solid var(--wait); color: var(--wait); background: var(--surface); }
+        .feed { list-style: none; margin: 0; padding: 0.5rem; display: flex; flex-direction: column; gap: 0.4rem; max-height: 70vh; overflow-y: auto;
+            background: var(--surface); border: 1px solid var(--border); border-radius: 12px; box-shadow: var(--shadow); }
+        .empty { color: var(--muted); padding: 1rem; text-align: center; }
+        .notification { display: grid; grid-template-columns: 4.5rem 9rem 1fr auto; align-items: baseline; gap: 0.8rem; padding: 0.6rem 0.8rem;
+            border-radius: 8px; border-left: 4px solid var(--accent); background: var(--bg); }
+        .notification time { color: var(--muted); font-size: 0.8rem; }
+        .level-tag { font-size: 0.7rem; font-weight: 700; text-transform: uppercase; letter-spacing: 0.05em; color: var(--accent); }
+        .notification.success .level-tag { color: var(--ok); }
+        .notification.warning .level-tag { color: var(--wait); }
+        .notification.error .level-tag { color: var(--bad); }
+        .notification.success { border-color: var(--ok); }
+        .notification.warning { border-color: var(--wait); }
+        .notification.error { border-color: var(--bad); }
+        "#
+    );
     let (badge_class, badge) = match sse.state() {
         SseState::Open => ("ok", "Live"),
         SseState::Connecting => ("wait", "Connecting…"),
         _ => ("bad", "Disconnected"),
     };
     html! {
-        <section class="page notifications">
+        <section class={classes!("page", "notifications", crate::styles::page(), style)}>
             <header class="page-head">
                 <h1>{ "Notifications" }</h1>
-                <div class="status" role="status">
+                <div class={classes!("status", status_style())} role="status">
                     <span class={classes!("badge", badge_class)} data-state={sse.state().label()}>{ badge }</span>
                     if let Some(error) = sse.error() {
                         <span class="hint">{ error.to_string() }</span>

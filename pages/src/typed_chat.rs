@@ -9,6 +9,7 @@ use realtime_hooks::use_message_handlers::{Subscription, UseMessageHandlersHandl
 use realtime_hooks::{use_message_handlers, DecodeError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use stylist::css;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -427,8 +428,20 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         .collect();
     let unhandled = ws.unhandled_total();
     let (unreadable, last_unreadable) = ws.invalid();
+    let style = css!(
+        r#"
+        .room-bar { display: flex; align-items: center; gap: 0.6rem; flex-wrap: wrap; }
+        .room-name { color: var(--muted); font-weight: 600; }
+        .room { display: grid; grid-template-columns: 1fr 220px; gap: 1rem; }
+        .room-main { display: flex; flex-direction: column; gap: 0.5rem; min-width: 0; }
+        .typing { min-height: 1.5em; margin: 0; color: var(--muted); font-style: italic; }
+        @media (max-width: 760px) {
+            .room { grid-template-columns: 1fr; }
+        }
+        "#
+    );
     html! {
-        <section class="page typed-chat">
+        <section class={classes!("page", "typed-chat", crate::styles::page(), style)}>
             <header class="page-head">
                 <h1>{ "Typed chat" }</h1>
                 <StatusBadge status={ws.status()} {on_retry} />

@@ -3,6 +3,7 @@
 use gloo_timers::callback::Interval;
 use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::{use_connection_registry, ConnectionRow};
+use stylist::css;
 use yew::prelude::*;
 
 /// Lists the connections of the surrounding `RealtimeProvider`, refreshed twice a second.
@@ -10,6 +11,23 @@ use yew::prelude::*;
 pub fn ConnectionPanel() -> Html {
     let registry = use_connection_registry();
     let rows = use_state(Vec::<ConnectionRow>::new);
+    let style = css!(
+        r#"
+        width: 340px; border-left: 1px solid var(--border); background: var(--surface); padding: 1rem; overflow-y: auto; max-height: calc(100vh - 56px);
+        h2 { margin: 0 0 0.8rem; font-size: 1rem; }
+        .empty { color: var(--muted); padding: 1rem; text-align: center; }
+        .conn { border: 1px solid var(--border); border-radius: 10px; padding: 0.6rem 0.8rem; margin-bottom: 0.8rem; }
+        .conn h3 { margin: 0 0 0.4rem; font-size: 0.9rem; }
+        .kind { font-size: 0.7rem; text-transform: uppercase; letter-spacing: 0.05em; color: var(--muted); }
+        dl { display: grid; grid-template-columns: auto 1fr; gap: 0.1rem 0.8rem; margin: 0; font-size: 0.85rem; }
+        dt { color: var(--muted); }
+        dd { margin: 0; overflow-wrap: anywhere; }
+        .log { list-style: none; margin: 0.5rem 0 0; padding: 0; font-size: 0.78rem; color: var(--muted); font-family: ui-monospace, monospace; }
+        @media (max-width: 760px) {
+            width: auto; border-left: 0; border-top: 1px solid var(--border);
+        }
+        "#
+    );
     {
         let rows = rows.clone();
         use_effect_with(registry.clone(), move |registry| {
@@ -28,7 +46,7 @@ pub fn ConnectionPanel() -> Html {
         });
     }
     html! {
-        <aside id="connection-panel" class="panel" aria-label="Connections">
+        <aside id="connection-panel" class={classes!("panel", style)} aria-label="Connections">
             <h2>{ "Connections" }</h2>
             if rows.is_empty() {
                 <p class="empty">{ "No live connection on this page." }</p>

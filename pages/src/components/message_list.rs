@@ -1,5 +1,6 @@
 //! A chat message list that stays scrolled to the newest message unless the reader scrolled up.
 
+use stylist::css;
 use web_sys::Element;
 use yew::prelude::*;
 
@@ -33,6 +34,20 @@ pub struct MessageListProps {
 /// The scrolling list; new lines are announced to screen readers (`aria-live`).
 #[component]
 pub fn MessageList(props: &MessageListProps) -> Html {
+    // Scoped to this list and parsed at compile time (see crate::styles); colours are the theme's
+    // CSS variables, so light and dark both apply.
+    let style = css!(
+        r#"
+        list-style: none; margin: 0; padding: 0.5rem; height: min(60vh, 520px); overflow-y: auto;
+        background: var(--surface); border: 1px solid var(--border); border-radius: 12px; box-shadow: var(--shadow);
+        .message { display: grid; grid-template-columns: auto 1fr auto; gap: 0.6rem; padding: 0.45rem 0.6rem; border-radius: 8px; align-items: baseline; }
+        .message.mine { background: var(--mine); }
+        .author { font-weight: 700; white-space: nowrap; }
+        .text { overflow-wrap: anywhere; white-space: pre-wrap; }
+        time { color: var(--muted); font-size: 0.8rem; }
+        .empty { color: var(--muted); padding: 1rem; text-align: center; }
+        "#
+    );
     let list = use_node_ref();
     let pinned = use_mut_ref(|| true);
     let onscroll = {
@@ -55,7 +70,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         });
     }
     html! {
-        <ol class="messages" ref={list} {onscroll} aria-live="polite" aria-relevant="additions">
+        <ol class={classes!("messages", style)} ref={list} {onscroll} aria-live="polite" aria-relevant="additions">
             if props.lines.is_empty() {
                 <li class="empty">{ props.empty.clone() }</li>
             }

@@ -2,7 +2,25 @@
 
 use gloo_timers::callback::Interval;
 use realtime_hooks::{ConnectionState, ConnectionStatus};
+use stylist::{css, StyleSource};
 use yew::prelude::*;
+
+/// The status line's look (`.status` with `.badge`s and a `.hint`), also used by pages that build
+/// their own badge (notifications). Parsed at compile time; colours are theme variables.
+pub fn status_style() -> StyleSource {
+    css!(
+        r#"
+        display: flex; align-items: center; gap: 0.5rem; flex-wrap: wrap;
+        .badge { display: inline-flex; align-items: center; gap: 0.4rem; padding: 0.2rem 0.65rem; border-radius: 999px; font-size: 0.85rem; font-weight: 700; border: 1px solid currentColor; }
+        .badge::before { content: ""; width: 0.5rem; height: 0.5rem; border-radius: 50%; background: currentColor; }
+        .badge.ok { color: var(--ok); }
+        .badge.wait { color: var(--wait); }
+        .badge.bad { color: var(--bad); }
+        .badge.queued { color: var(--accent); }
+        .hint { color: var(--muted); font-size: 0.85rem; }
+        "#
+    )
+}
 
 /// Props of [`StatusBadge`].
 #[derive(Properties, PartialEq)]
@@ -46,7 +64,7 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
     );
     let on_retry = props.on_retry.reform(|_: MouseEvent| ());
     html! {
-        <div class="status" role="status">
+        <div class={classes!("status", status_style())} role="status">
             <span class={classes!("badge", class)} data-state={status.state.label()}>{ text }</span>
             if status.queued > 0 {
                 <span class="badge queued">{ format!("queued ({})", status.queued) }</span>
