@@ -670,8 +670,7 @@ async fn nginx_balances_two_instances_with_websocket_upgrade_and_sse_streaming()
 
     let listen = free_port();
     let dir = scratch_dir("nginx");
-    let template = include_str!("../deploy/nginx.conf");
-    let config = template
+    let config = include_str!("../deploy/nginx.conf")
         .replace("@PREFIX@", &dir.display().to_string())
         .replace("@LISTEN@", &listen.to_string())
         .replace("@INSTANCE_1@", &one.addr.port().to_string())
