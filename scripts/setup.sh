@@ -2,13 +2,15 @@
 # Installs everything the run and test commands need, and nothing twice.
 #
 # Idempotent and cache-friendly: each step checks for the pinned version first. Safe to run on a
-# machine with only the base image (rustup + cargo + node + apt as root) or on one where earlier
-# runs installed some of it. Pins, and why:
+# machine with only the base image (rustup + cargo + node + apt; as root, or a user with sudo) or
+# on one where earlier runs or CI actions installed some of it. Pins, and why:
 #   trunk 0.21.14, cargo-generate 0.23.14: the newest releases that build with rustc 1.95.
 #   wasm-bindgen-cli: must equal the wasm-bindgen in Cargo.lock (read from it below); its
 #     `--locked` install fails with this toolchain, so it is installed without.
 #   binaryen 132 (npm): Debian's wasm-opt 108 cannot parse rustc 1.95 output.
 #   chromium + chromium-driver (Debian): the only browser the tests use; no tool downloads its own.
+#     Not installed when CHROME and CHROMEDRIVER name a browser and its driver already (as CI's
+#     setup-chrome step does), nor when there is no server/ (the browser tests need the dev server).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -34,24 +36,35 @@ cargo_tool() {
 }
 
 cargo_tool trunk trunk "$TRUNK_VERSION" --locked
-cargo_tool cargo-generate cargo-generate "$CARGO_GENERATE_VERSION" --locked
+# cargo-generate is only for the repo apps are generated from (it has cargo-generate.toml).
+if [ -f "$root/cargo-generate.toml" ]; then
+  cargo_tool cargo-generate cargo-generate "$CARGO_GENERATE_VERSION" --locked
+fi
 wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$root/Cargo.lock")
 [ -n "$wb_version" ] || { log "cannot read the wasm-bindgen version from Cargo.lock"; exit 1; }
 cargo_tool wasm-bindgen wasm-bindgen-cli "$wb_version"
 
 # Debian packages: the browser for the browser tests; redis-server and nginx for the
 # dev server's scale-out tests (server/tests/redis.rs starts its own on free loopback ports;
-# the packages' own services are not used).
+# the packages' own services are not used). All three only matter with the dev server.
 apt_missing=()
-command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
-command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
-[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx-light)
+if [ -d "$root/server" ]; then
+  if [ -n "${CHROME:-}" ] && [ -n "${CHROMEDRIVER:-}" ]; then
+    log "browser given: CHROME=$CHROME CHROMEDRIVER=$CHROMEDRIVER (no Debian chromium)"
+  else
+    command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
+  fi
+  command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx-light)
+fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${apt_missing[*]}"
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo DEBIAN_FRONTEND=noninteractive)
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
 # Node tools live in tools/node_modules; scripts put tools/node_modules/.bin on PATH.
@@ -63,4 +76,10 @@ if ! (cd "$root/tools" && node -e '
   log "installing node tools (binaryen, playwright-core)"
   (cd "$root/tools" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-log "ready: $(trunk --version), $(redis-server --version | cut -d' ' -f1-3), cargo-generate $(cargo-generate --version 2>/dev/null | grep -oE "[0-9]+\.[0-9]+\.[0-9]+" | head -1), wasm-bindgen $wb_version, $(chromium --version 2>/dev/null)"
+ready="$(trunk --version), wasm-bindgen $wb_version"
+if command -v cargo-generate >/dev/null 2>&1; then
+  ready+=", cargo-generate $(cargo-generate --version 2>/dev/null | grep -oE "[0-9]+\.[0-9]+\.[0-9]+" | head -1)"
+fi
+if command -v redis-server >/dev/null 2>&1; then ready+=", $(redis-server --version | cut -d' ' -f1-3)"; fi
+if browser=$("${CHROME:-chromium}" --version 2>/dev/null); then ready+=", $browser"; fi
+log "ready: $ready"
