@@ -315,11 +315,13 @@ export class Scene {
 
   /**
    * Opens a user: a new context (no shared storage) at `baseUrl + path` with `?name=`.
-   * Waits for the app to render its nav (the wasm has started).
+   * Waits for the app to render its nav (the wasm has started). `beforeGoto(page)` runs before
+   * the first navigation (e.g. to count every `load` from the first one on).
    */
-  async user(label, { baseUrl, path = '/', name = label, colorScheme = 'light', viewport = { width: 1280, height: 800 } }) {
+  async user(label, { baseUrl, path = '/', name = label, colorScheme = 'light', viewport = { width: 1280, height: 800 }, beforeGoto = null }) {
     const context = await this.browser.newContext({ viewport, colorScheme });
     const page = await context.newPage();
+    if (beforeGoto) await beforeGoto(page);
     const user = { label, name, context, page, console: [], problems: [], sockets: [], closed: false };
     page.on('console', (msg) => {
       const line = `[${msg.type()}] ${msg.text()}`;

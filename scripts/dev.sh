@@ -14,6 +14,10 @@ trap stop_spawned EXIT INT TERM
 page_port=${TRUNK_SERVE_PORT:-8080}
 port_in_use "$page_port" && die "port $page_port is taken: set TRUNK_SERVE_PORT to a free port"
 mkdir -p target
+# Resolve dependencies before Trunk watches: a first build that rewrites Cargo.lock (a freshly
+# generated app renames its package) would otherwise trigger a second build and a page reload.
+cargo fetch --quiet
+name=$(app_package_name)
 if [ -d server ]; then
   port_in_use 8081 && die "port 8081 (the dev server, see Trunk.toml) is taken by another process"
   log "building the dev server"
@@ -23,13 +27,15 @@ if [ -d server ]; then
   log "dev server on $DEV_SERVER_URL (log: target/dev-server.log)"
 fi
 log "building the app with trunk (first build takes a few minutes)"
-spawn target/trunk-serve.log trunk serve --port "$page_port" --address 127.0.0.1 >/dev/null
-wait_http "http://127.0.0.1:$page_port/" 900
+spawn target/trunk-serve.log trunk serve --port "$page_port" --address 127.0.0.1
+trunk_pid=${SPAWNED[${#SPAWNED[@]}-1]}
 # Print the URL only once it serves the built app (the page loads its wasm through a script).
-for _ in $(seq 120); do
-  curl -fsS "http://127.0.0.1:$page_port/" 2>/dev/null | grep -q '<script' && break
+waited=$SECONDS
+until curl -fsS --max-time 2 "http://127.0.0.1:$page_port/" 2>/dev/null | grep -q '<script'; do
+  kill -0 "$trunk_pid" 2>/dev/null || { tail -20 target/trunk-serve.log >&2; die "trunk serve stopped (log: target/trunk-serve.log)"; }
+  (( SECONDS - waited < 1200 )) || die "trunk serve did not serve the app within 1200 s (log: target/trunk-serve.log)"
   sleep 0.5
 done
-echo "$(app_package_name) is running: http://127.0.0.1:$page_port/"
+echo "$name is running: http://127.0.0.1:$page_port/"
 log "press Ctrl-C to stop (trunk log: target/trunk-serve.log)"
 wait

@@ -12,15 +12,6 @@ port_in_use() {
   python3 -c 'import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
 }
 
-# wait_http URL SECONDS: until URL answers 2xx, or fail saying what it waited for.
-wait_http() {
-  local url=$1 limit=$2 start=$SECONDS
-  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
-    (( SECONDS - start < limit )) || die "waited ${limit}s for $url to answer"
-    sleep 0.3
-  done
-}
-
 # Processes started with `spawn` are stopped (whole process group) when the script exits; call
 # it directly, not in $(...), or the parent never learns the pid.
 SPAWNED=()

@@ -2,7 +2,8 @@
 # README command 2: every test. Installs what is missing, then runs, in order:
 #   checks of this repo (fmt, clippy, native unit/property/integration tests, release build),
 #   browser tests of the hooks against the real dev server, the template checks (generated apps),
-#   and a smoke test of the demo command (README command 1).
+#   the end-to-end suite, and the preview proof: README command 1 (scripts/demo.sh) and a git-URL
+#   generated app's own scripts/dev.sh, each watched through `trunk serve` in headless Chromium.
 # Prints one summary line at the end: "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,40 +27,11 @@ step() { # NAME COMMAND...
   fi
 }
 
-demo_smoke() {
-  local port; port=$(free_port)
-  port_in_use 8081 && { log "port 8081 is taken; the demo's dev server needs it"; return 1; }
-  local logfile="$root/target/logs/demo-smoke.log"
-  mkdir -p "$root/target/logs"
-  setsid env TRUNK_SERVE_PORT="$port" scripts/demo.sh >"$logfile" 2>&1 &
-  local pid=$!
-  local start_wait=$SECONDS url=""
-  while [ -z "$url" ]; do
-    url=$(sed -n 's/^yew-realtime is running: //p' "$logfile" | head -1)
-    kill -0 "$pid" 2>/dev/null || { tail -30 "$logfile" >&2; return 1; }
-    (( SECONDS - start_wait < 900 )) || { log "waited 900s for the demo URL"; kill -TERM -- "-$pid"; return 1; }
-    sleep 1
-  done
-  # Trunk may rebuild once right after it starts serving (its watcher sees the first build's
-  # Cargo.lock update) and swap dist/ meanwhile: give the checks a bounded 30 s to hold.
-  local ok=1 until_s=$((SECONDS + 30))
-  while (( SECONDS < until_s )); do
-    if curl -fsS "$url" | grep -q '<script' && curl -fsS "${url}typed-chat" | grep -q '<script' \
-        && curl -fsS "http://127.0.0.1:8081/healthz" | grep -q '"ok"'; then
-      ok=0; break
-    fi
-    sleep 1
-  done
-  kill -TERM -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  if [ $ok = 0 ]; then log "demo served $url"; else log "the demo at $url did not serve the app for 30 s"; fi
-  return $ok
-}
-
 step "repo checks (fmt, clippy, native tests, release build)" scripts/check.sh
 step "browser tests (hooks vs real dev server, headless chromium)" scripts/browser-tests.sh
 step "template checks (generated apps)" scripts/template-tests.sh
 step "end-to-end suite (two users, restarts, frozen link, bad input)" e2e/run.sh
-step "demo command serves the app" demo_smoke
+step "preview in a browser (scripts/demo.sh; a git-URL app's scripts/dev.sh)" scripts/preview-tests.sh
 
 log "wall time $((SECONDS - start))s"
 for f in "${failures[@]}"; do log "failed: $f"; done
