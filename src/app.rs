@@ -12,7 +12,6 @@ use gloo_events::EventListener;
 use realtime_hooks::core::url::with_query_param;
 use realtime_hooks::RealtimeProvider;
 use realtime_pages::ConnectionPanel;
-use stylist::css;
 use yew::prelude::*;
 
 #[cfg(feature = "any-page")]
@@ -202,7 +201,8 @@ pub fn App() -> Html {
         Callback::from(move |_| panel_open.set(!*panel_open))
     };
     // The shell's layout, scoped to it (the connection panel and pages style themselves).
-    let style = css!(
+    let style = realtime_pages::scoped!(
+        "stylist-shell",
         r#"
         display: grid; grid-template-rows: auto 1fr; grid-template-columns: 1fr auto; min-height: 100vh;
         .topbar { grid-column: 1 / -1; display: flex; align-items: center; gap: 1.5rem; padding: 0.7rem 1.5rem; background: var(--surface); border-bottom: 1px solid var(--border); }

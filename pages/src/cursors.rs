@@ -4,7 +4,6 @@
 use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::core::presence::color_for;
 use realtime_hooks::use_presence;
-use stylist::css;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, ResizeObserver};
@@ -89,7 +88,8 @@ pub fn CursorsPage(props: &PageProps) -> Html {
     // Cursors move by transform (px, above), never by left/top: a transform transition runs on
     // the compositor, a left/top one re-runs style and layout on the main thread every frame. Its
     // own layer (will-change) keeps the board under it from repainting. `.crowded`: no glide.
-    let style = css!(
+    let style = crate::scoped!(
+        "stylist-cursors",
         r#"
         .cursor-layout { display: grid; grid-template-columns: 1fr 220px; gap: 1rem; }
         .board { position: relative; height: min(65vh, 560px); background: var(--surface); border: 1px solid var(--border); border-radius: 12px;

@@ -9,7 +9,6 @@ use realtime_hooks::{
 };
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
-use stylist::css;
 use yew::prelude::*;
 
 use crate::components::status_badge::status_style;
@@ -147,7 +146,8 @@ pub fn NotificationsPage(props: &PageProps) -> Html {
         let first_seq = events.received() - events.len() as u64;
         read_feed(events.iter(), first_seq, SHOWN)
     };
-    let style = css!(
+    let style = crate::scoped!(
+        "stylist-notifications",
         r#"
         .notice { margin: 0; padding: 0.6rem 0.8rem; border-radius: 8px; border: 1px solid var(--wait); color: var(--wait); background: var(--surface); }
         .feed { list-style: none; margin: 0; padding: 0.5rem; display: flex; flex-direction: column; gap: 0.4rem; max-height: 70vh; overflow-y: auto;

@@ -2,31 +2,35 @@
 //! with [stylist](https://docs.rs/stylist) next to each component and page.
 //!
 //! Decisions:
-//! - Scoped, next to the code: a component writes `let style = css!(r#"…"#);` and puts
-//!   `classes!("my-thing", style)` on its root element (`components/message_list.rs`). Stylist
-//!   gives the style a class (`stylist-style-N`) and prefixes every rule with it, so one page's
+//! - Scoped, next to the code: a component writes
+//!   `let style = crate::scoped!("stylist-my-thing", r#"…"#);` (from the app shell:
+//!   `realtime_pages::scoped!`) and puts `classes!("my-thing", style)` on its root element
+//!   (`components/message_list.rs`). The first argument is the style's class, unique in the app by
+//!   convention (`stylist-` + the component); stylist prefixes every rule with it, so one page's
 //!   `.members` cannot restyle another's, and a page left out of the build (cargo features) takes
 //!   its CSS with it. The semantic class names (`.message`, `.badge`, …) stay on the elements for
-//!   tests and readers; the rules for children select `.stylist-style-N .message`. A style several
-//!   components share is a function returning `css!` ([`page`], `status_style`).
-//! - Parsed at compile time: stylist is built without its `parser` feature (and without `random`
-//!   and the debug features), so `css!` turns the CSS into a static syntax tree when the crate
-//!   compiles, a CSS syntax error is a build error, and no CSS parser ships to the browser. At run
-//!   time stylist prints each style once into a `<style>` element in `<head>`, the first time a
-//!   component renders with it; later renders find it in stylist's registry.
-//! - `css!` rather than the `use_style!` hook: both parse at compile time, but the hook also looks
-//!   up a style-manager context the app never provides (about 1 KB gzip more, for nothing).
+//!   tests and readers; the rules for children select `.stylist-messages .message`. A style several
+//!   components share is a function returning the class ([`page`], `status_style`).
+//! - Parsed at compile time: [`scoped!`](crate::scoped!) hands the CSS to stylist's `sheet!`,
+//!   which turns it into a static syntax tree when the crate compiles (a CSS syntax error is a
+//!   build error). Stylist is built without its `parser` feature (and without `random` and the
+//!   debug features), so no CSS parser ships to the browser. The first time a style is used, [`mount`] prints it with
+//!   stylist's printer (`ToStyleStr`, which does the scoping) into a `<style data-style="…">` in
+//!   `<head>`; later renders only read a flag.
+//! - `scoped!` rather than stylist's `css!` + `classes!` (or the `use_style!` hook): those go
+//!   through stylist's style manager, which on every render hashes and compares the whole syntax
+//!   tree against its registry to find the class; that machinery (registry, `Style`, manager,
+//!   `Classes` conversion) cost 3.1 KB gzip of the bundle, and the hook 1 KB more. `css!` still
+//!   works (the `yew_integration` feature stays on) for code that wants stylist's own API.
 //! - Theme tokens stay CSS variables (`var(--accent)`, …, defined in `styles.css` with a dark set
 //!   under `prefers-color-scheme`), so light and dark switch without a re-render.
 //! - The base sheet (tokens, resets, body, buttons and inputs, focus ring) stays a static file
 //!   linked from `index.html` (`<link data-trunk rel="css">`): it downloads in parallel with the
 //!   wasm, is cached on its own and paints the page's colours before the app starts. [`GlobalStyles`]
 //!   is for hosts without Trunk's asset pipeline (tests, other shells); it embeds the same text.
-//! - Cost: stylist's runtime (registry, printing the trees, mounting `<style>` elements) and the
-//!   styles as syntax trees add to the wasm what the base sheet loses; docs/benchmarks.md
-//!   ("Bundle", "stylist") has the figures.
+//! - Cost: stylist's printer, the styles as syntax trees and mounting `<style>` elements add to
+//!   the wasm what the base sheet loses; docs/benchmarks.md ("Bundle", "stylist") has the figures.
 
-use stylist::{css, StyleSource};
 use yew::prelude::*;
 
 /// The global base stylesheet as text.
@@ -42,8 +46,9 @@ pub fn GlobalStyles() -> Html {
 /// The frame every page shares, for its root `<section class="page">`: the centred column, the
 /// header with the title and status, the composer, the inline error and hint lines, and the
 /// member list beside a room or board (typed chat, cursors).
-pub fn page() -> StyleSource {
-    css!(
+pub fn page() -> &'static str {
+    crate::scoped!(
+        "stylist-page",
         r#"
         max-width: 960px; margin: 0 auto; display: flex; flex-direction: column; gap: 1rem;
         .page-head { display: flex; align-items: center; justify-content: space-between; gap: 1rem; flex-wrap: wrap; }
@@ -58,4 +63,36 @@ pub fn page() -> StyleSource {
         .dot { display: inline-block; width: 0.6rem; height: 0.6rem; border-radius: 50%; margin-right: 0.5rem; }
         "#
     )
+}
+
+/// Prints a sheet from stylist's `sheet!` (parsed at compile time) scoped under `class` with
+/// stylist's printer, and mounts it in a `<style>` in `<head>`. Called once per style by
+/// [`scoped!`](crate::scoped!).
+#[doc(hidden)]
+pub fn mount(class: &str, sheet: &stylist::ast::Sheet) {
+    use stylist::ast::ToStyleStr;
+    let css = sheet.to_style_str(Some(class));
+    let document = web_sys::window().and_then(|window| window.document());
+    if let Some((head, style)) = document
+        .and_then(|document| Some((document.head()?, document.create_element("style").ok()?)))
+    {
+        let _ = style.set_attribute("data-style", class);
+        style.set_text_content(Some(&css));
+        let _ = head.append_child(&style);
+    }
+}
+
+/// A component-scoped style: `scoped!("stylist-name", r#"css"#)` parses the CSS at compile time
+/// (stylist's `sheet!`), mounts it once, the first time it is used, and returns the class.
+#[macro_export]
+macro_rules! scoped {
+    ($class:literal, $($css:tt)+) => {{
+        ::std::thread_local! {
+            static MOUNTED: ::std::cell::Cell<bool> = const { ::std::cell::Cell::new(false) };
+        }
+        if !MOUNTED.with(|mounted| mounted.replace(true)) {
+            $crate::styles::mount($class, &::stylist::ast::sheet!($($css)+));
+        }
+        $class
+    }};
 }

@@ -9,7 +9,6 @@ use realtime_hooks::use_message_handlers::{Subscription, UseMessageHandlersHandl
 use realtime_hooks::{use_message_handlers, DecodeError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use stylist::css;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -428,7 +427,8 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         .collect();
     let unhandled = ws.unhandled_total();
     let (unreadable, last_unreadable) = ws.invalid();
-    let style = css!(
+    let style = crate::scoped!(
+        "stylist-typed-chat",
         r#"
         .room-bar { display: flex; align-items: center; gap: 0.6rem; flex-wrap: wrap; }
         .room-name { color: var(--muted); font-weight: 600; }

@@ -3,7 +3,6 @@
 use gloo_timers::callback::Interval;
 use realtime_hooks::core::decimal::Fixed;
 use realtime_hooks::{use_connection_registry, ConnectionRow};
-use stylist::css;
 use yew::prelude::*;
 
 /// Lists the connections of the surrounding `RealtimeProvider`, refreshed twice a second.
@@ -11,7 +10,8 @@ use yew::prelude::*;
 pub fn ConnectionPanel() -> Html {
     let registry = use_connection_registry();
     let rows = use_state(Vec::<ConnectionRow>::new);
-    let style = css!(
+    let style = crate::scoped!(
+        "stylist-panel",
         r#"
         width: 340px; border-left: 1px solid var(--border); background: var(--surface); padding: 1rem; overflow-y: auto; max-height: calc(100vh - 56px);
         h2 { margin: 0 0 0.8rem; font-size: 1rem; }

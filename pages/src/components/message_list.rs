@@ -1,6 +1,5 @@
 //! A chat message list that stays scrolled to the newest message unless the reader scrolled up.
 
-use stylist::css;
 use web_sys::Element;
 use yew::prelude::*;
 
@@ -36,7 +35,8 @@ pub struct MessageListProps {
 pub fn MessageList(props: &MessageListProps) -> Html {
     // Scoped to this list and parsed at compile time (see crate::styles); colours are the theme's
     // CSS variables, so light and dark both apply.
-    let style = css!(
+    let style = crate::scoped!(
+        "stylist-messages",
         r#"
         list-style: none; margin: 0; padding: 0.5rem; height: min(60vh, 520px); overflow-y: auto;
         background: var(--surface); border: 1px solid var(--border); border-radius: 12px; box-shadow: var(--shadow);

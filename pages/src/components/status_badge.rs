@@ -2,13 +2,13 @@
 
 use gloo_timers::callback::Interval;
 use realtime_hooks::{ConnectionState, ConnectionStatus};
-use stylist::{css, StyleSource};
 use yew::prelude::*;
 
 /// The status line's look (`.status` with `.badge`s and a `.hint`), also used by pages that build
 /// their own badge (notifications). Parsed at compile time; colours are theme variables.
-pub fn status_style() -> StyleSource {
-    css!(
+pub fn status_style() -> &'static str {
+    crate::scoped!(
+        "stylist-status",
         r#"
         display: flex; align-items: center; gap: 0.5rem; flex-wrap: wrap;
         .badge { display: inline-flex; align-items: center; gap: 0.4rem; padding: 0.2rem 0.65rem; border-radius: 999px; font-size: 0.85rem; font-weight: 700; border: 1px solid currentColor; }
