@@ -1,4 +1,5 @@
-# Shell helpers shared by the scripts: ports, processes, waiting. Source it; it defines functions only.
+# Shell helpers shared by the scripts: ports, processes, waiting, test steps. Source it; it defines
+# functions and the step counters only.
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-yew-realtime}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -54,4 +55,25 @@ start_dev_server() {
 app_package_name() {
   cargo metadata --no-deps --format-version 1 --offline \
     | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["name"] for p in m["packages"] if p["manifest_path"] == m["workspace_root"] + "/Cargo.toml"))'
+}
+
+# A test command's steps: `step NAME COMMAND...` runs one and counts it; `steps_summary` logs the
+# wall time (from $start, else the script's start) and the failures, prints the closing line
+# "steps: N passed, N failed" and fails when any step did.
+passed=0 failed=0 failures=()
+step() {
+  local name=$1 t=$SECONDS; shift
+  log "== $name"
+  if "$@"; then
+    passed=$((passed + 1)); log "ok: $name ($((SECONDS - t))s)"
+  else
+    failed=$((failed + 1)); failures+=("$name"); log "FAILED: $name ($((SECONDS - t))s)"
+  fi
+}
+steps_summary() {
+  log "wall time $((SECONDS - ${start:-0}))s"
+  local f
+  for f in ${failures[@]+"${failures[@]}"}; do log "failed: $f"; done
+  echo "steps: $passed passed, $failed failed"
+  [ "$failed" = 0 ]
 }

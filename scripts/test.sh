@@ -16,16 +16,6 @@ scripts/setup.sh || die "setup failed"
 export PATH="$root/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 cargo fetch --quiet || die "cargo fetch failed"
 
-passed=0 failed=0 failures=()
-step() { # NAME COMMAND...
-  local name=$1 t=$SECONDS; shift
-  log "== $name"
-  if "$@"; then
-    passed=$((passed + 1)); log "ok: $name ($((SECONDS - t))s)"
-  else
-    failed=$((failed + 1)); failures+=("$name"); log "FAILED: $name ($((SECONDS - t))s)"
-  fi
-}
 
 step "repo checks (fmt, clippy, native tests, release build)" scripts/check.sh
 step "browser tests (hooks vs real dev server, headless chromium)" scripts/browser-tests.sh
@@ -33,7 +23,4 @@ step "template checks (generated apps)" scripts/template-tests.sh
 step "end-to-end suite (two users, restarts, frozen link, bad input)" e2e/run.sh
 step "preview in a browser (scripts/demo.sh; a git-URL app's scripts/dev.sh)" scripts/preview-tests.sh
 
-log "wall time $((SECONDS - start))s"
-for f in "${failures[@]}"; do log "failed: $f"; done
-echo "steps: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+steps_summary

@@ -10,16 +10,6 @@ LOG_TAG=test
 source scripts/lib.sh
 start=$SECONDS
 
-passed=0 failed=0 failures=()
-step() { # NAME COMMAND...
-  local name=$1 t=$SECONDS; shift
-  log "== $name"
-  if "$@"; then
-    passed=$((passed + 1)); log "ok: $name ($((SECONDS - t))s)"
-  else
-    failed=$((failed + 1)); failures+=("$name"); log "FAILED: $name ($((SECONDS - t))s)"
-  fi
-}
 
 step "checks (fmt, clippy, native tests, release build)" scripts/check.sh
 if [ -d server ]; then
@@ -28,7 +18,4 @@ else
   log "browser tests not run: they need the dev server (server/), which this app does not have"
 fi
 
-log "wall time $((SECONDS - start))s"
-for f in "${failures[@]}"; do log "failed: $f"; done
-echo "steps: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+steps_summary
