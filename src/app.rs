@@ -168,7 +168,14 @@ fn link(
             navigate.emit(route);
         }
     });
-    html! { <a href={route.path()} class={class} {onclick}>{ label }</a> }
+    html! { <a href={href(route)} class={class} {onclick}>{ label }</a> }
+}
+
+/// The URL of `route`, keeping the current query string: what the page was opened with (e.g.
+/// `?name=Ada`) holds on every page the nav leads to.
+fn href(route: Route) -> String {
+    let search = web_sys::window().and_then(|w| w.location().search().ok());
+    format!("{}{}", route.path(), search.unwrap_or_default())
 }
 
 /// The root component: provider for shared connections, router, nav and connection panel.
@@ -191,7 +198,7 @@ pub fn App() -> Html {
             if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
                 // A failed pushState (e.g. a sandboxed frame) still shows the page.
                 let _ =
-                    history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(to.path()));
+                    history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&href(to)));
             }
             route.set(to);
         })

@@ -101,9 +101,9 @@ test(`preview (${label}): one load in 20 s, two users live through Trunk's proxi
       assert.ok(box && box.width > 100 && box.height > 100, `the board is visible (${JSON.stringify(box)})`);
       const moved = Date.now();
       await a.page.mouse.move(box.x + 0.4 * box.width, box.y + 0.7 * box.height, { steps: 8 });
-      // (The only peer on B's board: in-app links do not carry `?name=`, so A is a guest here.)
-      await waitFor('B to show A\'s cursor near (40%, 70%)',
-        async () => cursorNear(await cursorOnBoard(b.page), 40, 70), { timeoutMs: ARRIVE_MS - (Date.now() - moved) });
+      // Labelled Ada: the nav keeps the `?name=` the page was opened with.
+      await waitFor('B to show Ada\'s cursor near (40%, 70%)',
+        async () => cursorNear(await cursorOnBoard(b.page, 'Ada'), 40, 70), { timeoutMs: ARRIVE_MS - (Date.now() - moved) });
       figures.cursorMs = Date.now() - moved;
       t.diagnostic(`cursor A→B ${figures.cursorMs} ms`);
 
