@@ -11,25 +11,25 @@
 //!   its CSS with it. The semantic class names (`.message`, `.badge`, …) stay on the elements for
 //!   tests and readers; the rules for children select `.stylist-messages .message`. A style several
 //!   components share is a function returning the class ([`page`], `status_style`).
-//! - Parsed at compile time: [`scoped!`](crate::scoped!) hands the CSS to stylist's `sheet!`,
-//!   which turns it into a static syntax tree when the crate compiles (a CSS syntax error is a
-//!   build error). Stylist is built without its `parser` feature (and without `random` and the
-//!   debug features), so no CSS parser ships to the browser. The first time a style is used, [`mount`] prints it with
-//!   stylist's printer (`ToStyleStr`, which does the scoping) into a `<style data-style="…">` in
-//!   `<head>`; later renders only read a flag.
-//! - `scoped!` rather than stylist's `css!` + `classes!` (or the `use_style!` hook): those go
-//!   through stylist's style manager, which on every render hashes and compares the whole syntax
-//!   tree against its registry to find the class; that machinery (registry, `Style`, manager,
-//!   `Classes` conversion) cost 3.1 KB gzip of the bundle, and the hook 1 KB more. `css!` still
-//!   works (the `yew_integration` feature stays on) for code that wants stylist's own API.
+//! - Stylist runs at compile time only: [`scoped!`](crate::scoped!) hands the CSS to
+//!   `scoped_css!` (the proc-macro crate `pages/macros`), which parses it with stylist's parser
+//!   and prints it scoped under the class with stylist's printer while the crate compiles; a CSS
+//!   syntax error is a build error pointing at the style. The wasm gets the finished CSS as a
+//!   string literal; the first time a style is used, [`mount`] puts it in a
+//!   `<style data-style="…">` in `<head>`, and later renders only read a flag. No stylist code,
+//!   CSS parser or printer ships to the browser (stylist is a dependency of the proc-macro only).
+//! - Why: the same styles with stylist in the bundle cost 9,820 B gzip (its `sheet!` trees printed
+//!   at run time) or 12,956 B (`css!` + `classes!`, whose style manager also hashed the whole tree
+//!   on every render); printed at compile time they cost about 2.9 KB (the CSS text and the
+//!   mount). docs/benchmarks.md ("Bundle", "stylist") has the figures. Stylist's `css!` and
+//!   `use_style!` are therefore not available; `scoped!` has no `${…}` interpolation (use a CSS
+//!   variable or a second class).
 //! - Theme tokens stay CSS variables (`var(--accent)`, …, defined in `styles.css` with a dark set
 //!   under `prefers-color-scheme`), so light and dark switch without a re-render.
 //! - The base sheet (tokens, resets, body, buttons and inputs, focus ring) stays a static file
 //!   linked from `index.html` (`<link data-trunk rel="css">`): it downloads in parallel with the
 //!   wasm, is cached on its own and paints the page's colours before the app starts. [`GlobalStyles`]
 //!   is for hosts without Trunk's asset pipeline (tests, other shells); it embeds the same text.
-//! - Cost: stylist's printer, the styles as syntax trees and mounting `<style>` elements add to
-//!   the wasm what the base sheet loses; docs/benchmarks.md ("Bundle", "stylist") has the figures.
 
 use yew::prelude::*;
 
@@ -65,33 +65,34 @@ pub fn page() -> &'static str {
     )
 }
 
-/// Prints a sheet from stylist's `sheet!` (parsed at compile time) scoped under `class` with
-/// stylist's printer, and mounts it in a `<style>` in `<head>`. Called once per style by
-/// [`scoped!`](crate::scoped!).
 #[doc(hidden)]
-pub fn mount(class: &str, sheet: &stylist::ast::Sheet) {
-    use stylist::ast::ToStyleStr;
-    let css = sheet.to_style_str(Some(class));
+pub use realtime_pages_macros::scoped_css;
+
+/// Mounts a style's finished CSS (from [`scoped_css!`]) in a `<style data-style="class">` in
+/// `<head>`. Called once per style by [`scoped!`](crate::scoped!).
+#[doc(hidden)]
+pub fn mount(class: &str, css: &str) {
     let document = web_sys::window().and_then(|window| window.document());
     if let Some((head, style)) = document
         .and_then(|document| Some((document.head()?, document.create_element("style").ok()?)))
     {
         let _ = style.set_attribute("data-style", class);
-        style.set_text_content(Some(&css));
+        style.set_text_content(Some(css));
         let _ = head.append_child(&style);
     }
 }
 
-/// A component-scoped style: `scoped!("stylist-name", r#"css"#)` parses the CSS at compile time
-/// (stylist's `sheet!`), mounts it once, the first time it is used, and returns the class.
+/// A component-scoped style: `scoped!("stylist-name", r#"css"#)` has stylist parse the CSS and
+/// scope it under `.stylist-name` at compile time (a CSS error is a build error), mounts the
+/// finished text once, the first time the style is used, and returns the class.
 #[macro_export]
 macro_rules! scoped {
-    ($class:literal, $($css:tt)+) => {{
+    ($class:literal, $css:literal $(,)?) => {{
         ::std::thread_local! {
             static MOUNTED: ::std::cell::Cell<bool> = const { ::std::cell::Cell::new(false) };
         }
         if !MOUNTED.with(|mounted| mounted.replace(true)) {
-            $crate::styles::mount($class, &::stylist::ast::sheet!($($css)+));
+            $crate::styles::mount($class, $crate::styles::scoped_css!($class, $css));
         }
         $class
     }};
