@@ -1,6 +1,6 @@
 //! Fan-out and shared storage behind small traits, with in-process implementations.
 //!
-//! Handlers only ever talk to [`Broker`], [`PresenceStore`] and [`EventLog`], so a distributed
+//! Handlers only ever talk to [`Broker`], [`PresenceStore`], [`EventLog`] and [`SharedStore`], so a distributed
 //! backend (Redis pub/sub, hashes and streams, say) can replace the in-process one through
 //! [`Backend`] without touching any endpoint. The traits return boxed futures so they stay
 //! object safe (`Arc<dyn Broker>`) while allowing real network I/O in other implementations.
@@ -263,6 +263,59 @@ pub trait EventLog: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Replay, BackendError>>;
 }
 
+/// Counters and key-values every instance sees alike (a poll's tally): in this process with the
+/// in-process backend, in Redis with the Redis one, so endpoint data that must be one across
+/// instances never stays per instance by accident. Counters and values share one key space (as
+/// in Redis): a counter reads back through `get` as its decimal text. Prefix keys with the
+/// endpoint's name (`poll:votes:a`).
+pub trait SharedStore: Send + Sync + 'static {
+    /// Adds `by` (may be negative) to the counter `key`, 0 when unset, and returns the new
+    /// value; fails if `key` holds something that is not an integer, or on overflow.
+    fn incr<'a>(&'a self, key: &'a str, by: i64) -> BoxFuture<'a, Result<i64, BackendError>>;
+
+    /// The value of `key`, `None` when unset.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, BackendError>>;
+
+    /// Sets `key` to `value`, replacing what was there (a counter too).
+    fn set<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), BackendError>>;
+}
+
+/// [`SharedStore`] in this process's memory.
+#[derive(Debug, Default)]
+pub struct InProcessStore {
+    values: Mutex<HashMap<String, String>>,
+}
+
+impl SharedStore for InProcessStore {
+    fn incr<'a>(&'a self, key: &'a str, by: i64) -> BoxFuture<'a, Result<i64, BackendError>> {
+        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = match values.get(key).map(|v| v.parse::<i64>()) {
+            None => Ok(0),
+            Some(Ok(n)) => Ok(n),
+            Some(Err(_)) => Err(format!("\"{key}\" does not hold an integer").into()),
+        }
+        .and_then(|n: i64| {
+            n.checked_add(by)
+                .ok_or_else(|| BackendError::from(format!("\"{key}\" would overflow")))
+        });
+        if let Ok(n) = result {
+            values.insert(key.to_string(), n.to_string());
+        }
+        Box::pin(std::future::ready(result))
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        let values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        Box::pin(std::future::ready(Ok(values.get(key).cloned())))
+    }
+
+    fn set<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
+        values.insert(key.to_string(), value.to_string());
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
 /// The set of backend services the server runs on.
 #[derive(Clone)]
 pub struct Backend {
@@ -272,6 +325,8 @@ pub struct Backend {
     pub presence: Arc<dyn PresenceStore>,
     /// Notification log.
     pub events: Arc<dyn EventLog>,
+    /// Counters and key-values for endpoint data shared by every instance.
+    pub store: Arc<dyn SharedStore>,
     /// How healthy the shared services are (`/healthz`).
     pub health: Arc<dyn BackendHealth>,
     /// Appended to user ids (`u7` + tag) so ids stay unique across instances sharing a broker.
@@ -309,6 +364,7 @@ impl Backend {
             broker: Arc::new(InProcessBroker::default()),
             presence: Arc::new(InProcessPresence::default()),
             events: Arc::new(InProcessEventLog::new(sse_buffer)),
+            store: Arc::new(InProcessStore::default()),
             health: Arc::new(InProcessHealth),
             user_tag: Arc::from(""),
         }
@@ -720,6 +776,28 @@ mod tests {
                 "{unknown}"
             );
         }
+    }
+
+    #[test]
+    fn the_in_process_store_counts_and_keeps_values_in_one_key_space() {
+        let store = InProcessStore::default();
+        assert_eq!(block(store.incr("poll:a", 1)).unwrap(), 1);
+        assert_eq!(block(store.incr("poll:a", 2)).unwrap(), 3);
+        assert_eq!(block(store.incr("poll:a", -5)).unwrap(), -2);
+        assert_eq!(block(store.get("poll:a")).unwrap().as_deref(), Some("-2"));
+        assert_eq!(block(store.get("poll:b")).unwrap(), None);
+        block(store.set("poll:title", "Lunch?")).unwrap();
+        assert_eq!(
+            block(store.get("poll:title")).unwrap().as_deref(),
+            Some("Lunch?")
+        );
+        assert!(
+            block(store.incr("poll:title", 1)).is_err(),
+            "not an integer"
+        );
+        block(store.set("poll:max", &i64::MAX.to_string())).unwrap();
+        assert!(block(store.incr("poll:max", 1)).is_err(), "overflow");
+        assert_eq!(block(store.incr("poll:max", 0)).unwrap(), i64::MAX);
     }
 
     #[test]

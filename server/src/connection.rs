@@ -1,5 +1,6 @@
 //! The socket loop every WebSocket endpoint shares: welcome, frame limits, rate limiting,
-//! ping/pong, the bounded outbound queue and closing with the documented codes.
+//! ping/pong, decoding the endpoint's own messages (error frames for bad ones), the bounded
+//! outbound queue and closing with the documented codes.
 //!
 //! Each socket runs two halves in one task: the reader (this loop, which calls into the
 //! endpoint) and the writer (which drains the outbound queue into the socket). Everything sent
@@ -11,18 +12,23 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Envelope, Subscriber};
 use crate::config::Config;
-use crate::protocol::{decode, ClientMsg, ErrorCode, ProtocolError, ServerMsg};
+use crate::protocol::{
+    decode, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError, ServerMsg,
+};
 use crate::state::{query_param, SharedState, SlotGuard, User};
 
 /// Close code: the server is going away (shutdown, or an idle presence client).
@@ -53,6 +59,10 @@ pub trait Endpoint: Send + 'static {
     /// Endpoint name (`chat`, `typed-chat`, ...), also the suffix of its endpoint-wide topic.
     const NAME: &'static str;
 
+    /// The messages clients send to this endpoint (besides `ping`, which the loop answers):
+    /// the loop decodes them and answers bad frames itself, so `on_message` sees only valid ones.
+    type Msg: ClientMessage;
+
     /// Largest binary frame accepted; text endpoints treat binary like text.
     fn max_binary_bytes(config: &Config) -> usize {
         config.max_text_bytes
@@ -66,11 +76,11 @@ pub trait Endpoint: Send + 'static {
     /// After the welcome frame and the endpoint topic subscription.
     fn on_open(&mut self, conn: &mut Conn) -> impl Future<Output = ()> + Send;
 
-    /// A decoded message other than `ping` (which the loop answers itself).
+    /// One of this endpoint's messages, decoded.
     fn on_message(
         &mut self,
         conn: &mut Conn,
-        msg: ClientMsg,
+        msg: Self::Msg,
     ) -> impl Future<Output = Result<(), ProtocolError>> + Send;
 
     /// A binary frame within the size limit.
@@ -112,9 +122,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Queues a frame for this client only.
-    pub fn send(&self, msg: &ServerMsg) {
-        self.inbox.push(Message::Text(msg.to_json().into()));
+    /// Queues a frame for this client only ([`ServerMsg`], or any frame an endpoint defines).
+    pub fn send(&self, msg: &(impl Serialize + ?Sized)) {
+        self.inbox.push(Message::Text(to_json(msg).into()));
     }
 
     /// Queues a binary frame for this client only.
@@ -159,13 +169,13 @@ impl Conn {
     }
 
     /// Sends `msg` to every subscriber of `topic`, this client included if subscribed.
-    pub async fn broadcast(&self, topic: &str, msg: &ServerMsg) {
-        self.publish(topic, Envelope::to_all(msg.to_json())).await;
+    pub async fn broadcast(&self, topic: &str, msg: &(impl Serialize + ?Sized)) {
+        self.publish(topic, Envelope::to_all(to_json(msg))).await;
     }
 
     /// Sends `msg` to every subscriber of `topic` except this client.
-    pub async fn broadcast_to_others(&self, topic: &str, msg: &ServerMsg) {
-        self.publish(topic, Envelope::to_others(msg.to_json(), &self.user.id))
+    pub async fn broadcast_to_others(&self, topic: &str, msg: &(impl Serialize + ?Sized)) {
+        self.publish(topic, Envelope::to_others(to_json(msg), &self.user.id))
             .await;
     }
 
@@ -188,6 +198,16 @@ impl Conn {
             }
         }
     }
+}
+
+/// The route of an endpoint: `GET` upgrades to a WebSocket running a fresh `E::default()` on
+/// the shared loop (`.route("/ws/chat", ws_route::<Chat>())`).
+pub fn ws_route<E: Endpoint + Default>() -> MethodRouter<SharedState> {
+    get(
+        |State(state): State<SharedState>, RawQuery(query): RawQuery, ws: WebSocketUpgrade| async move {
+            accept(state, ws, query.as_deref(), E::default())
+        },
+    )
 }
 
 /// Checks the connection cap, then upgrades and runs `endpoint` on the socket.
@@ -364,12 +384,12 @@ async fn read_loop<E: Endpoint>(
         }
         endpoint.on_activity(conn).await;
         let outcome = match message {
-            Message::Text(text) => match decode(&text) {
-                Ok(ClientMsg::Ping { extra }) => {
+            Message::Text(text) => match decode::<E::Msg>(&text) {
+                Ok(Incoming::Common(CommonMsg::Ping { extra })) => {
                     conn.send(&ServerMsg::Pong { extra });
                     Ok(())
                 }
-                Ok(msg) => endpoint.on_message(conn, msg).await,
+                Ok(Incoming::Endpoint(msg)) => endpoint.on_message(conn, msg).await,
                 Err(e) => Err(e),
             },
             Message::Binary(data) => endpoint.on_binary(conn, data).await,

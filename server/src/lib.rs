@@ -4,6 +4,84 @@
 //! Start it in-process with [`serve`] (tests do, on `127.0.0.1:0`) or run the
 //! `realtime-server` binary. Fan-out and shared state go through the small traits in
 //! [`broker`], so another backend can be plugged in with [`serve_with`].
+//!
+//! # Add an endpoint
+//!
+//! A WebSocket endpoint is one file; the shared socket loop ([`connection`]) already sends
+//! `welcome`, answers `ping`, enforces frame sizes and the rate limit, closes with the
+//! documented codes, and answers every bad frame: `malformed` (not JSON, not an object, no
+//! string `type`), `unknown_type` (a `type` the endpoint's enum lacks), `invalid` (fields that
+//! do not deserialize). `tests/poll_endpoint.rs` is a worked example. For `/ws/poll`:
+//!
+//! 1. Write `src/poll.rs` (below): the client messages as a serde enum tagged by `type`
+//!    (`rename_all_fields = "camelCase"`: `rename_all` would rename the variants, not the
+//!    fields) with `impl ClientMessage for PollMsg {}`, and a struct with the per-socket state
+//!    implementing [`connection::Endpoint`]. A later message type is one more variant and one
+//!    more `match` arm: its tag list ([`protocol::ClientMessage::types`]) is read from the enum.
+//!    Field rules beyond serde's types go into field types ([`protocol::MessageText`],
+//!    [`protocol::RoomName`], an enum of allowed values, your own `#[serde(try_from)]`).
+//! 2. Keep state where it belongs: per socket in the struct; per instance in
+//!    [`AppState::extensions`] (`conn.state.extensions.get_or_default::<T>()`, or a start-up
+//!    value from [`Server::extension`]); across instances in the shared store
+//!    (`conn.state.backend.store.incr(key, 1)`, Redis when `REDIS_URL` is set).
+//! 3. Mount it: `pub mod poll;` in this file and
+//!    `.route("/ws/poll", ws_route::<poll::Poll>())` in [`router_with`]; or, from outside the
+//!    crate, `Server::new(config).route("/ws/poll", ws_route::<Poll>()).serve(listener, stop)`.
+//! 4. Test it: one line in `tests/decoder_props.rs` (`check::<poll::PollMsg>()`: the decoder
+//!    properties are generic), and integration tests with the real clients in `tests/common`.
+//! 5. Document its messages in `docs/protocol.md` (the browser client is written against it).
+//!
+//! ```
+//! use realtime_server::connection::{endpoint_topic, ws_route, Conn, Endpoint};
+//! use realtime_server::protocol::{ClientMessage, ProtocolError};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// What a poll client sends (besides `ping`).
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! #[serde(tag = "type", rename_all_fields = "camelCase")]
+//! pub enum PollMsg {
+//!     /// `{type:"vote", option}`; an `option` that is not a string is `invalid`.
+//!     #[serde(rename = "vote")]
+//!     Vote { option: String },
+//! }
+//!
+//! impl ClientMessage for PollMsg {}
+//!
+//! /// What the poll sends: `{type:"tally", option, votes}`.
+//! #[derive(Serialize)]
+//! #[serde(tag = "type", rename = "tally")]
+//! struct Tally { option: String, votes: i64 }
+//!
+//! /// The poll endpoint (nothing per socket).
+//! #[derive(Default)]
+//! pub struct Poll;
+//!
+//! impl Endpoint for Poll {
+//!     const NAME: &'static str = "poll";
+//!     type Msg = PollMsg;
+//!
+//!     async fn on_open(&mut self, _conn: &mut Conn) {}
+//!
+//!     async fn on_message(&mut self, conn: &mut Conn, msg: PollMsg) -> Result<(), ProtocolError> {
+//!         let PollMsg::Vote { option } = msg;
+//!         if !["a", "b", "c"].contains(&option.as_str()) {
+//!             return Err(ProtocolError::invalid("\"option\" must be a, b or c"));
+//!         }
+//!         let key = format!("poll:votes:{option}");
+//!         let Ok(votes) = conn.state.backend.store.incr(&key, 1).await else {
+//!             return Ok(()); // Redis away: the vote is not counted anywhere.
+//!         };
+//!         conn.broadcast(&endpoint_topic(Self::NAME), &Tally { option, votes }).await;
+//!         Ok(())
+//!     }
+//!
+//!     async fn on_close(&mut self, _conn: &mut Conn) {}
+//! }
+//!
+//! let server = realtime_server::Server::new(realtime_server::Config::default())
+//!     .route("/ws/poll", ws_route::<Poll>());
+//! # drop(server);
+//! ```
 
 #![warn(missing_docs)]
 
@@ -34,7 +112,7 @@ use std::io;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::json;
@@ -42,6 +120,7 @@ use tokio::net::TcpListener;
 
 pub use broker::Backend;
 pub use config::Config;
+use connection::ws_route;
 pub use state::{AppState, SharedState};
 
 /// After shutdown starts, how long open sockets and streams get to finish their goodbyes.
@@ -54,7 +133,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let backend = Backend::in_process(config.sse_buffer);
-    serve_with(config, backend, listener, shutdown).await
+    Server::new(config)
+        .backend(backend)
+        .serve(listener, shutdown)
+        .await
 }
 
 /// Runs the server with the backend its config asks for: Redis when a Redis URL is set
@@ -64,22 +146,7 @@ pub async fn serve_configured(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let Some(url) = config.redis_url() else {
-        return serve(config, listener, shutdown).await;
-    };
-    let stop_backend = tokio_util::sync::CancellationToken::new();
-    let options = redis_backend::RedisOptions {
-        url,
-        prefix: config.redis_prefix.clone(),
-        stream_maxlen: config.sse_buffer,
-        presence_ttl: config.presence_ttl(),
-    };
-    let backend = redis_backend::connect(options, stop_backend.clone())
-        .await
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("redis: {e}")))?;
-    let result = serve_with(config, backend, listener, shutdown).await;
-    stop_backend.cancel();
-    result
+    Server::new(config).serve(listener, shutdown).await
 }
 
 /// Runs the server on `listener` with a chosen backend until `shutdown` completes; then every
@@ -90,7 +157,115 @@ pub async fn serve_with(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let state = AppState::new(config, backend);
+    Server::new(config)
+        .backend(backend)
+        .serve(listener, shutdown)
+        .await
+}
+
+/// The server with what an app adds to the built-in endpoints: routes (a new endpoint) and
+/// start-up values in [`AppState::extensions`]. `serve`, `serve_configured` and `serve_with`
+/// are this without additions.
+pub struct Server {
+    config: Config,
+    backend: Option<Backend>,
+    routes: Router<SharedState>,
+    extensions: state::Extensions,
+}
+
+impl Server {
+    /// The built-in routes on the backend the config asks for (see [`serve_configured`]).
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            backend: None,
+            routes: Router::new(),
+            extensions: state::Extensions::default(),
+        }
+    }
+
+    /// Runs on `backend` instead of the configured one.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Adds a route next to the built-in ones, behind the same origin guard; for an endpoint,
+    /// `.route("/ws/poll", connection::ws_route::<Poll>())`. A path already taken panics.
+    pub fn route(mut self, path: &str, method_router: MethodRouter<SharedState>) -> Self {
+        self.routes = self.routes.route(path, method_router);
+        self
+    }
+
+    /// Puts `value` in [`AppState::extensions`] before the first connection.
+    pub fn extension<T: std::any::Any + Send + Sync>(self, value: T) -> Self {
+        self.extensions.insert(value);
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then every socket is closed with 1001,
+    /// SSE streams end, and this returns within [`SHUTDOWN_GRACE`].
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        if let Some(backend) = self.backend {
+            return run(
+                self.config,
+                backend,
+                self.routes,
+                self.extensions,
+                listener,
+                shutdown,
+            )
+            .await;
+        }
+        let Some(url) = self.config.redis_url() else {
+            let backend = Backend::in_process(self.config.sse_buffer);
+            return run(
+                self.config,
+                backend,
+                self.routes,
+                self.extensions,
+                listener,
+                shutdown,
+            )
+            .await;
+        };
+        let stop_backend = tokio_util::sync::CancellationToken::new();
+        let options = redis_backend::RedisOptions {
+            url,
+            prefix: self.config.redis_prefix.clone(),
+            stream_maxlen: self.config.sse_buffer,
+            presence_ttl: self.config.presence_ttl(),
+        };
+        let backend = redis_backend::connect(options, stop_backend.clone())
+            .await
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("redis: {e}")))?;
+        let result = run(
+            self.config,
+            backend,
+            self.routes,
+            self.extensions,
+            listener,
+            shutdown,
+        )
+        .await;
+        stop_backend.cancel();
+        result
+    }
+}
+
+async fn run(
+    config: Config,
+    backend: Backend,
+    routes: Router<SharedState>,
+    extensions: state::Extensions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let state = AppState::with_extensions(config, backend, extensions);
     if let Some(every) = state.config.demo_interval() {
         state
             .tracker
@@ -106,7 +281,7 @@ pub async fn serve_with(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    let server = axum::serve(listener, router(state.clone()))
+    let server = axum::serve(listener, router_with(state.clone(), routes))
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .into_future();
     tokio::pin!(server);
@@ -130,19 +305,25 @@ pub async fn serve_with(
     result
 }
 
-/// All routes, with the origin guard around them.
+/// All built-in routes, with the origin guard around them.
 pub fn router(state: SharedState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The built-in routes plus `extra`, with the origin guard around them all.
+pub fn router_with(state: SharedState, extra: Router<SharedState>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz).with_state(state.clone()))
-        .route("/ws/chat", get(chat::handler))
-        .route("/ws/typed-chat", get(typed_chat::handler))
-        .route("/ws/presence", get(presence::handler))
-        .route("/ws/binary", get(binary::handler))
+        .route("/ws/chat", ws_route::<chat::Chat>())
+        .route("/ws/typed-chat", ws_route::<typed_chat::TypedChat>())
+        .route("/ws/presence", ws_route::<presence::PresenceBoard>())
+        .route("/ws/binary", ws_route::<binary::BinaryEcho>())
         .route("/sse/notifications", get(notifications::stream))
         .route(
             "/api/notifications",
             post(notifications::create).layer(DefaultBodyLimit::max(state.config.max_text_bytes)),
-        );
+        )
+        .merge(extra);
     if state.config.test_endpoints {
         router = router.merge(test_endpoints::routes());
     }

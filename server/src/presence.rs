@@ -2,28 +2,32 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
+use serde::{Deserialize, Serialize};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use crate::broker::{presence_now, Envelope};
 use crate::config::Config;
-use crate::connection::{accept, endpoint_topic, Conn, Endpoint};
-use crate::protocol::{now_ms, ClientMsg, Presence, ProtocolError, ServerMsg};
+use crate::connection::{endpoint_topic, Conn, Endpoint};
+use crate::protocol::{now_ms, ClientMessage, Cursor, Presence, ProtocolError, ServerMsg};
 use crate::state::SharedState;
 
 /// The presence set in the [`crate::broker::PresenceStore`].
 pub const PRESENCE_SET: &str = "presence";
 
-/// Upgrades `GET /ws/presence`.
-pub async fn handler(
-    State(state): State<SharedState>,
-    RawQuery(query): RawQuery,
-    ws: WebSocketUpgrade,
-) -> Response {
-    accept(state, ws, query.as_deref(), PresenceBoard::default())
+/// What a `/ws/presence` client sends (besides `ping`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum PresenceMsg {
+    /// Move (or clear) the user's cursor; a `roomId` (from the seed's protocol) is ignored.
+    #[serde(rename = "presence:update")]
+    Update {
+        /// New cursor; absent or `null` clears it.
+        #[serde(default)]
+        cursor: Option<Cursor>,
+    },
 }
+
+impl ClientMessage for PresenceMsg {}
 
 /// The presence endpoint; holds this socket's own entry.
 #[derive(Debug, Default)]
@@ -42,6 +46,7 @@ impl PresenceBoard {
 
 impl Endpoint for PresenceBoard {
     const NAME: &'static str = "presence";
+    type Msg = PresenceMsg;
 
     fn idle_timeout(&self, config: &Config) -> Option<Duration> {
         Some(config.presence_ttl())
@@ -70,10 +75,8 @@ impl Endpoint for PresenceBoard {
         self.store(conn).await;
     }
 
-    async fn on_message(&mut self, conn: &mut Conn, msg: ClientMsg) -> Result<(), ProtocolError> {
-        let ClientMsg::PresenceUpdate { cursor } = msg else {
-            return Err(ProtocolError::unknown_type(msg.type_name()));
-        };
+    async fn on_message(&mut self, conn: &mut Conn, msg: PresenceMsg) -> Result<(), ProtocolError> {
+        let PresenceMsg::Update { cursor } = msg;
         let Some(me) = self.me.as_mut() else {
             return Ok(());
         };

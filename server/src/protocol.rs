@@ -1,10 +1,17 @@
-//! Wire types of docs/protocol.md and the decoder for client frames.
+//! Wire types of docs/protocol.md and the generic decoder for client frames.
 //!
-//! Decoding goes through `serde_json::Value` by hand rather than a derived `Deserialize` so that
-//! each failure maps onto the protocol's error codes (`malformed`, `unknown_type`, `invalid`)
-//! with a message naming the field, instead of serde's generic "data did not match" text.
+//! Every endpoint owns its client messages: a serde enum tagged by `type` (camelCase fields)
+//! that implements [`ClientMessage`] in one line. [`decode`] turns any text frame into the
+//! shared [`CommonMsg`] (`ping`) or the endpoint's own message, and every failure into the
+//! protocol's error codes with no per-type code: `malformed` (not JSON, not an object, no
+//! string `type`), `unknown_type` (a `type` neither the endpoint nor [`CommonMsg`] declares)
+//! and `invalid` (a known `type` whose fields do not deserialize). Field rules beyond serde's
+//! types live in small validated types ([`MessageText`], [`RoomName`], [`Cursor`]).
 
-use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// Longest chat text accepted, in characters after trimming.
@@ -15,7 +22,9 @@ pub const MAX_ROOM_CHARS: usize = 32;
 pub const MAX_NAME_CHARS: usize = 32;
 
 /// A cursor position; the demo uses 0..1 board coordinates but any finite number is accepted.
+/// Only an object `{x, y}` deserializes (serde would otherwise also take `[x, y]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct Cursor {
     /// Horizontal position.
     pub x: f64,
@@ -23,10 +32,144 @@ pub struct Cursor {
     pub y: f64,
 }
 
-/// A frame a client may send, on any endpoint (each endpoint accepts its own subset).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all_fields = "camelCase")]
-pub enum ClientMsg {
+impl TryFrom<Map<String, Value>> for Cursor {
+    type Error = String;
+
+    fn try_from(obj: Map<String, Value>) -> Result<Self, String> {
+        let coordinate = |key: &str| match obj.get(key).and_then(Value::as_f64) {
+            Some(n) if n.is_finite() => Ok(n),
+            _ => Err(format!("\"cursor.{key}\" must be a finite number")),
+        };
+        Ok(Cursor {
+            x: coordinate("x")?,
+            y: coordinate("y")?,
+        })
+    }
+}
+
+/// Message text: trimmed, then 1..=[`MAX_TEXT_CHARS`] characters; anything else is `invalid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MessageText(String);
+
+impl TryFrom<String> for MessageText {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        let text = raw.trim();
+        match text.chars().count() {
+            0 => Err("\"text\" is empty".into()),
+            n if n > MAX_TEXT_CHARS => Err(format!(
+                "\"text\" is {n} characters; at most {MAX_TEXT_CHARS} allowed"
+            )),
+            _ if text.len() == raw.len() => Ok(Self(raw)),
+            _ => Ok(Self(text.to_string())),
+        }
+    }
+}
+
+impl From<MessageText> for String {
+    fn from(text: MessageText) -> String {
+        text.0
+    }
+}
+
+impl MessageText {
+    /// The trimmed text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A room name: 1..=[`MAX_ROOM_CHARS`] of `[A-Za-z0-9_-]`; anything else is `invalid`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl TryFrom<String> for RoomName {
+    type Error = String;
+
+    fn try_from(room: String) -> Result<Self, String> {
+        if is_valid_room(&room) {
+            Ok(Self(room))
+        } else {
+            Err(format!(
+                "\"room\" must be 1..={MAX_ROOM_CHARS} characters of [A-Za-z0-9_-]"
+            ))
+        }
+    }
+}
+
+impl From<RoomName> for String {
+    fn from(room: RoomName) -> String {
+        room.0
+    }
+}
+
+impl RoomName {
+    /// The room name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What an endpoint accepts from clients: a serde enum tagged by `type`, for example
+///
+/// ```
+/// # use realtime_server::protocol::{ClientMessage, MessageText};
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// #[serde(tag = "type", rename_all_fields = "camelCase")]
+/// enum PollMsg {
+///     /// `{type:"vote", option}`.
+///     #[serde(rename = "vote")]
+///     Vote { option: u8 },
+/// }
+/// impl ClientMessage for PollMsg {}
+/// assert_eq!(PollMsg::types(), ["vote"]);
+/// ```
+///
+/// `ping` is answered by the shared loop ([`CommonMsg`]) and never reaches the endpoint; an
+/// endpoint variant with that tag is shadowed. Unknown fields are ignored, as the protocol says.
+pub trait ClientMessage: DeserializeOwned + Send + 'static {
+    /// Every `type` this message type accepts: read from the serde enum itself, so adding a
+    /// variant is all it takes. Override only for a type serde cannot list (`#[serde(other)]`).
+    fn types() -> &'static [&'static str] {
+        tag_names::<Self>()
+    }
+}
+
+/// The variant tags of a serde enum tagged by `type`, as its derived `Deserialize` lists them
+/// when refusing an unknown tag; empty for anything else.
+pub fn tag_names<M: DeserializeOwned>() -> &'static [&'static str] {
+    /// An error type that keeps the list serde passes to `unknown_variant`.
+    #[derive(Debug)]
+    struct Probe(&'static [&'static str]);
+    impl std::fmt::Display for Probe {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("tag probe")
+        }
+    }
+    impl std::error::Error for Probe {}
+    impl serde::de::Error for Probe {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Probe(&[])
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            Probe(expected)
+        }
+    }
+    // No real tag is a lone NUL, so serde refuses it and names the ones it knows.
+    let frame = serde::de::value::MapDeserializer::<_, Probe>::new(std::iter::once(("type", "\0")));
+    match M::deserialize(frame) {
+        Err(Probe(names)) => names,
+        Ok(_) => &[],
+    }
+}
+
+/// The part of the protocol every endpoint shares, answered by the socket loop itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum CommonMsg {
     /// Heartbeat; every other field comes back in the pong.
     #[serde(rename = "ping")]
     Ping {
@@ -34,55 +177,38 @@ pub enum ClientMsg {
         #[serde(flatten)]
         extra: Map<String, Value>,
     },
-    /// Chat text; `room` is required on /ws/typed-chat and ignored on /ws/chat.
-    #[serde(rename = "message")]
-    Message {
-        /// Target room (typed chat only).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        room: Option<String>,
-        /// Trimmed text, 1..=2000 characters.
-        text: String,
-    },
-    /// Enter a room.
-    #[serde(rename = "join")]
-    Join {
-        /// Room name.
-        room: String,
-    },
-    /// Leave a room.
-    #[serde(rename = "leave")]
-    Leave {
-        /// Room name.
-        room: String,
-    },
-    /// Typing indicator for a room.
-    #[serde(rename = "typing")]
-    Typing {
-        /// Room name.
-        room: String,
-        /// Whether the user is typing now.
-        is_typing: bool,
-    },
-    /// Move (or clear, with `None`) the user's cursor.
-    #[serde(rename = "presence:update")]
-    PresenceUpdate {
-        /// New cursor; absent or `null` clears it.
-        cursor: Option<Cursor>,
-    },
 }
 
-impl ClientMsg {
-    /// The `type` tag as it appears on the wire.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ClientMsg::Ping { .. } => "ping",
-            ClientMsg::Message { .. } => "message",
-            ClientMsg::Join { .. } => "join",
-            ClientMsg::Leave { .. } => "leave",
-            ClientMsg::Typing { .. } => "typing",
-            ClientMsg::PresenceUpdate { .. } => "presence:update",
-        }
+impl ClientMessage for CommonMsg {
+    fn types() -> &'static [&'static str] {
+        static TYPES: OnceLock<&'static [&'static str]> = OnceLock::new();
+        TYPES.get_or_init(tag_names::<Self>)
     }
+}
+
+/// For endpoints that take no text messages (only `ping`): every other `type` is unknown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum NoMessages {}
+
+impl<'de> Deserialize<'de> for NoMessages {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(D::Error::custom("this endpoint takes no text messages"))
+    }
+}
+
+impl ClientMessage for NoMessages {
+    fn types() -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// A decoded client frame: the shared part, or the endpoint's own message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming<M> {
+    /// `ping` (see [`CommonMsg`]).
+    Common(CommonMsg),
+    /// One of the endpoint's own types.
+    Endpoint(M),
 }
 
 /// The `code` of an error frame.
@@ -152,92 +278,33 @@ impl std::fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
-/// Decodes one client text frame into a message, or the error to answer with.
-pub fn decode(text: &str) -> Result<ClientMsg, ProtocolError> {
+/// Decodes one client text frame for an endpoint whose messages are `M`, or the error to
+/// answer with (see the module docs for which failure gets which code).
+pub fn decode<M: ClientMessage>(text: &str) -> Result<Incoming<M>, ProtocolError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ProtocolError::malformed(format!("not valid JSON: {e}")))?;
-    let Value::Object(mut obj) = value else {
+    let Value::Object(obj) = &value else {
         return Err(ProtocolError::malformed("expected a JSON object"));
     };
-    let type_name = match obj.remove("type") {
-        Some(Value::String(t)) => t,
-        _ => return Err(ProtocolError::malformed("missing string field \"type\"")),
+    let Some(Value::String(type_name)) = obj.get("type") else {
+        return Err(ProtocolError::malformed("missing string field \"type\""));
     };
-    match type_name.as_str() {
-        "ping" => Ok(ClientMsg::Ping { extra: obj }),
-        "message" => {
-            let room = match obj.get("room") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(room_field(&obj)?),
-            };
-            Ok(ClientMsg::Message {
-                room,
-                text: text_field(&obj)?,
-            })
-        }
-        "join" => Ok(ClientMsg::Join {
-            room: room_field(&obj)?,
-        }),
-        "leave" => Ok(ClientMsg::Leave {
-            room: room_field(&obj)?,
-        }),
-        "typing" => {
-            let room = room_field(&obj)?;
-            let is_typing = match obj.get("isTyping") {
-                Some(Value::Bool(b)) => *b,
-                _ => return Err(ProtocolError::invalid("\"isTyping\" must be a boolean")),
-            };
-            Ok(ClientMsg::Typing { room, is_typing })
-        }
-        "presence:update" => {
-            // `roomId` (from the seed's protocol) is accepted and ignored.
-            let cursor = match obj.get("cursor") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(c)) => Some(Cursor {
-                    x: finite_field(c, "x")?,
-                    y: finite_field(c, "y")?,
-                }),
-                Some(_) => return Err(ProtocolError::invalid("\"cursor\" must be {x, y} or null")),
-            };
-            Ok(ClientMsg::PresenceUpdate { cursor })
-        }
-        other => Err(ProtocolError::unknown_type(other)),
+    if CommonMsg::types().contains(&type_name.as_str()) {
+        return decode_value(&value, type_name).map(Incoming::Common);
     }
+    decode_value(&value, type_name).map(Incoming::Endpoint)
 }
 
-fn text_field(obj: &Map<String, Value>) -> Result<String, ProtocolError> {
-    let Some(Value::String(raw)) = obj.get("text") else {
-        return Err(ProtocolError::invalid("\"text\" must be a string"));
-    };
-    let text = raw.trim();
-    let chars = text.chars().count();
-    if chars == 0 {
-        return Err(ProtocolError::invalid("\"text\" is empty"));
-    }
-    if chars > MAX_TEXT_CHARS {
-        return Err(ProtocolError::invalid(format!(
-            "\"text\" is {chars} characters; at most {MAX_TEXT_CHARS} allowed"
-        )));
-    }
-    Ok(text.to_string())
-}
-
-fn room_field(obj: &Map<String, Value>) -> Result<String, ProtocolError> {
-    match obj.get("room") {
-        Some(Value::String(room)) if is_valid_room(room) => Ok(room.clone()),
-        _ => Err(ProtocolError::invalid(format!(
-            "\"room\" must be 1..={MAX_ROOM_CHARS} characters of [A-Za-z0-9_-]"
-        ))),
-    }
-}
-
-fn finite_field(obj: &Map<String, Value>, key: &str) -> Result<f64, ProtocolError> {
-    match obj.get(key).and_then(Value::as_f64) {
-        Some(n) if n.is_finite() => Ok(n),
-        _ => Err(ProtocolError::invalid(format!(
-            "\"cursor.{key}\" must be a finite number"
-        ))),
-    }
+/// Deserializes an object whose `type` is `type_name` as `M`: `unknown_type` when `M` does not
+/// declare that type, else `invalid` with serde's reason.
+fn decode_value<M: ClientMessage>(value: &Value, type_name: &str) -> Result<M, ProtocolError> {
+    M::deserialize(value).map_err(|e| {
+        if M::types().contains(&type_name) {
+            ProtocolError::invalid(format!("bad fields for \"{}\": {e}", clip(type_name, 64)))
+        } else {
+            ProtocolError::unknown_type(type_name)
+        }
+    })
 }
 
 /// Whether `room` is a legal room name (1..=32 of `[A-Za-z0-9_-]`).
@@ -412,14 +479,17 @@ pub enum ServerMsg {
 impl ServerMsg {
     /// Serializes to the JSON text sent on the wire.
     pub fn to_json(&self) -> String {
-        // Serializing these plain structs cannot fail (string keys, no custom impls), but a
-        // fallback keeps the server from panicking should that ever change.
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(
-                r#"{{"type":"error","code":"invalid","message":"server encoding failed: {e}"}}"#
-            )
-        })
+        to_json(self)
     }
+}
+
+/// Serializes any server frame (an endpoint may have its own) to the JSON text sent.
+pub fn to_json<T: Serialize + ?Sized>(msg: &T) -> String {
+    // Serializing plain structs cannot fail (string keys, no custom impls), but a fallback
+    // keeps the server from panicking should that ever change.
+    serde_json::to_string(msg).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"invalid","message":"server encoding failed: {e}"}}"#)
+    })
 }
 
 /// Severity of a notification.
@@ -484,111 +554,166 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A stand-in endpoint message type, as an endpoint would declare it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all_fields = "camelCase")]
+    enum TestMsg {
+        #[serde(rename = "say")]
+        Say { text: MessageText },
+        #[serde(rename = "go:room")]
+        GoRoom { room: RoomName, is_fast: bool },
+        #[serde(rename = "point")]
+        Point {
+            #[serde(default)]
+            cursor: Option<Cursor>,
+        },
+    }
+
+    impl ClientMessage for TestMsg {}
+
     fn code_of(text: &str) -> Option<ErrorCode> {
-        decode(text).err().map(|e| e.code)
+        decode::<TestMsg>(text).err().map(|e| e.code)
+    }
+
+    fn decoded(text: &str) -> TestMsg {
+        match decode::<TestMsg>(text) {
+            Ok(Incoming::Endpoint(msg)) => msg,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_tags_are_read_from_the_serde_enum() {
+        assert_eq!(TestMsg::types(), ["say", "go:room", "point"]);
+        assert_eq!(CommonMsg::types(), ["ping"]);
+        assert!(NoMessages::types().is_empty());
+        // Not an enum tagged by `type`: nothing to list.
+        assert!(tag_names::<String>().is_empty());
+        assert!(tag_names::<Map<String, Value>>().is_empty());
     }
 
     #[test]
     fn not_json_not_object_and_missing_type_are_malformed() {
-        assert_eq!(code_of("{"), Some(ErrorCode::Malformed));
-        assert_eq!(code_of("[1,2]"), Some(ErrorCode::Malformed));
-        assert_eq!(code_of("\"ping\""), Some(ErrorCode::Malformed));
-        assert_eq!(code_of(r#"{"text":"hi"}"#), Some(ErrorCode::Malformed));
-        assert_eq!(code_of(r#"{"type":7}"#), Some(ErrorCode::Malformed));
+        for text in [
+            "{",
+            "[1,2]",
+            "\"ping\"",
+            r#"{"text":"hi"}"#,
+            r#"{"type":7}"#,
+        ] {
+            assert_eq!(code_of(text), Some(ErrorCode::Malformed), "{text}");
+            let none = decode::<NoMessages>(text).map_err(|e| e.code);
+            assert_eq!(none, Err(ErrorCode::Malformed), "{text}");
+        }
     }
 
     #[test]
     fn unknown_type_is_reported_with_its_name() {
-        let err = decode(r#"{"type":"dance"}"#).unwrap_err();
+        let err = decode::<TestMsg>(r#"{"type":"dance"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::UnknownType);
         assert!(err.message.contains("dance"));
+        let err = decode::<NoMessages>(r#"{"type":"say","text":"hi"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownType);
+        assert!(err.message.contains("say"));
     }
 
     #[test]
-    fn ping_keeps_every_other_field() {
-        let msg = decode(r#"{"type":"ping","id":3,"timestamp":12.5,"x":{"y":[1]}}"#).unwrap();
-        let ClientMsg::Ping { extra } = msg else {
+    fn bad_fields_on_a_known_type_are_invalid_and_name_the_type() {
+        for text in [
+            r#"{"type":"say"}"#,
+            r#"{"type":"say","text":5}"#,
+            r#"{"type":"say","text":"   "}"#,
+            r#"{"type":"go:room","room":"r"}"#,
+            r#"{"type":"go:room","room":"r","isFast":"yes"}"#,
+            r#"{"type":"go:room","room":"has space","isFast":true}"#,
+            r#"{"type":"point","cursor":[1,2]}"#,
+        ] {
+            let err = decode::<TestMsg>(text).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Invalid, "{text}");
+            let ty = text.split('"').nth(3).unwrap_or_default();
+            let named = format!("bad fields for \"{ty}\": ");
+            assert!(err.message.starts_with(&named), "{text}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn ping_keeps_every_other_field_on_every_endpoint() {
+        let text = r#"{"type":"ping","id":3,"timestamp":12.5,"x":{"y":[1]}}"#;
+        let extra = json!({"id":3,"timestamp":12.5,"x":{"y":[1]}});
+        let Ok(Incoming::Common(CommonMsg::Ping { extra: got })) = decode::<TestMsg>(text) else {
             panic!("expected ping")
         };
+        assert_eq!(Value::Object(got), extra);
+        let Ok(Incoming::Common(CommonMsg::Ping { extra: got })) = decode::<NoMessages>(text)
+        else {
+            panic!("expected ping")
+        };
+        assert_eq!(Value::Object(got), extra);
+    }
+
+    #[test]
+    fn fields_are_camel_case_and_unknown_fields_are_ignored() {
         assert_eq!(
-            Value::Object(extra),
-            json!({"id":3,"timestamp":12.5,"x":{"y":[1]}})
+            decoded(r#"{"type":"go:room","room":"r","isFast":true,"extra":1}"#),
+            TestMsg::GoRoom {
+                room: RoomName("r".into()),
+                is_fast: true
+            }
+        );
+        assert_eq!(
+            code_of(r#"{"type":"go:room","room":"r","is_fast":true}"#),
+            Some(ErrorCode::Invalid)
         );
     }
 
     #[test]
     fn message_text_is_trimmed_and_bounded() {
         assert_eq!(
-            decode(r#"{"type":"message","text":"  hi  "}"#),
-            Ok(ClientMsg::Message {
-                room: None,
-                text: "hi".into()
-            })
-        );
-        assert_eq!(
-            code_of(r#"{"type":"message","text":"   "}"#),
-            Some(ErrorCode::Invalid)
-        );
-        assert_eq!(
-            code_of(r#"{"type":"message","text":5}"#),
-            Some(ErrorCode::Invalid)
+            decoded(r#"{"type":"say","text":"  hi  "}"#),
+            TestMsg::Say {
+                text: MessageText("hi".into())
+            }
         );
         let long = "é".repeat(MAX_TEXT_CHARS + 1);
         let max = "é".repeat(MAX_TEXT_CHARS);
         assert_eq!(
-            code_of(&json!({"type":"message","text":long}).to_string()),
+            code_of(&json!({"type":"say","text":long}).to_string()),
             Some(ErrorCode::Invalid)
         );
-        assert!(decode(&json!({"type":"message","text":max}).to_string()).is_ok());
+        assert!(decode::<TestMsg>(&json!({"type":"say","text":max}).to_string()).is_ok());
     }
 
     #[test]
     fn rooms_must_match_the_allowed_alphabet() {
-        assert!(decode(r#"{"type":"join","room":"general-1_a"}"#).is_ok());
+        assert!(RoomName::try_from("general-1_a".to_string()).is_ok());
+        assert!(RoomName::try_from("x".repeat(MAX_ROOM_CHARS)).is_ok());
         for bad in ["", "has space", "ünï", &"a".repeat(33)] {
-            let text = json!({"type":"join","room":bad}).to_string();
-            assert_eq!(code_of(&text), Some(ErrorCode::Invalid), "room {bad:?}");
+            assert!(RoomName::try_from(bad.to_string()).is_err(), "room {bad:?}");
         }
-        assert_eq!(code_of(r#"{"type":"leave"}"#), Some(ErrorCode::Invalid));
     }
 
     #[test]
-    fn typing_needs_a_boolean() {
+    fn cursors_are_objects_of_finite_numbers_and_may_be_absent_or_null() {
         assert_eq!(
-            decode(r#"{"type":"typing","room":"r","isTyping":true}"#),
-            Ok(ClientMsg::Typing {
-                room: "r".into(),
-                is_typing: true
-            })
-        );
-        assert_eq!(
-            code_of(r#"{"type":"typing","room":"r","isTyping":"yes"}"#),
-            Some(ErrorCode::Invalid)
-        );
-    }
-
-    #[test]
-    fn presence_cursor_is_optional_finite_and_room_id_is_ignored() {
-        assert_eq!(
-            decode(r#"{"type":"presence:update","roomId":"board","cursor":{"x":0.25,"y":1}}"#),
-            Ok(ClientMsg::PresenceUpdate {
+            decoded(r#"{"type":"point","roomId":"board","cursor":{"x":0.25,"y":1}}"#),
+            TestMsg::Point {
                 cursor: Some(Cursor { x: 0.25, y: 1.0 })
-            })
+            }
         );
-        assert_eq!(
-            decode(r#"{"type":"presence:update","cursor":null}"#),
-            Ok(ClientMsg::PresenceUpdate { cursor: None })
-        );
-        assert_eq!(
-            code_of(r#"{"type":"presence:update","cursor":{"x":"1","y":2}}"#),
-            Some(ErrorCode::Invalid)
-        );
-        assert_eq!(
-            code_of(r#"{"type":"presence:update","cursor":[1,2]}"#),
-            Some(ErrorCode::Invalid)
-        );
+        for text in [r#"{"type":"point","cursor":null}"#, r#"{"type":"point"}"#] {
+            assert_eq!(decoded(text), TestMsg::Point { cursor: None });
+        }
+        for cursor in [
+            json!({"x":"1","y":2}),
+            json!({"x":1}),
+            json!([1, 2]),
+            json!("here"),
+        ] {
+            let text = json!({"type":"point","cursor":cursor}).to_string();
+            assert_eq!(code_of(&text), Some(ErrorCode::Invalid), "{cursor}");
+        }
         // serde_json refuses numbers outside f64's range, so infinities never get in.
-        assert!(decode(r#"{"type":"presence:update","cursor":{"x":1e400,"y":0}}"#).is_err());
+        assert!(decode::<TestMsg>(r#"{"type":"point","cursor":{"x":1e400,"y":0}}"#).is_err());
     }
 
     #[test]

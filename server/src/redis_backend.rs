@@ -15,6 +15,9 @@
 //!   to its own SSE streams in stream order. An id the stream no longer covers
 //!   (`max-deleted-entry-id`) gets `reset {reason:"too_old"}`; an id it never issued gets
 //!   `reset {reason:"unknown_run"}`.
+//! - **Endpoint data** ([`SharedStore`]): plain keys `<prefix>:store:<key>`, `INCRBY` for
+//!   counters, `GET`/`SET` for values; with Redis away these calls fail (the caller decides
+//!   what to answer) rather than diverge per instance.
 //! - **Redis going away**: every connection is re-established with capped exponential backoff;
 //!   meanwhile the instance serves its own clients (local fan-out, locally owned presence),
 //!   `/healthz` says `degraded`, publishes meant for other instances are counted and dropped
@@ -36,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{
     Backend, BackendError, BackendHealth, BoxFuture, Broker, Envelope, EventLog, EventPos,
-    InProcessBroker, NewNotification, PresenceStore, Replay, ResetReason, Subscriber,
+    InProcessBroker, NewNotification, PresenceStore, Replay, ResetReason, SharedStore, Subscriber,
 };
 use crate::notifications::TOPIC as NOTIFICATIONS_TOPIC;
 use crate::protocol::{now_ms, Level, Notification, Presence};
@@ -173,6 +176,9 @@ pub async fn connect(
         }),
         presence,
         events,
+        store: Arc::new(RedisStore {
+            shared: shared.clone(),
+        }),
         health: Arc::new(RedisHealth { shared }),
         user_tag: Arc::from(format!("@{instance}")),
     })
@@ -1027,6 +1033,53 @@ fn xread_entries(reply: &Value) -> Vec<Notification> {
             entries => entries_of(entries),
         })
         .collect()
+}
+
+/// [`SharedStore`] in Redis: keys `<prefix>:store:<key>`.
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+impl RedisStore {
+    fn key(&self, key: &str) -> String {
+        format!("{}:store:{key}", self.shared.prefix)
+    }
+
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, BackendError> {
+        let mut conn = self.shared.connection()?;
+        let result = cmd.query_async(&mut conn).await;
+        Ok(result.inspect_err(|e| self.shared.failed(what, e))?)
+    }
+}
+
+impl SharedStore for RedisStore {
+    fn incr<'a>(&'a self, key: &'a str, by: i64) -> BoxFuture<'a, Result<i64, BackendError>> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("INCRBY");
+            cmd.arg(self.key(key)).arg(by);
+            self.query("INCRBY", &cmd).await
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("GET");
+            cmd.arg(self.key(key));
+            self.query("GET", &cmd).await
+        })
+    }
+
+    fn set<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.key(key)).arg(value);
+            self.query("SET", &cmd).await
+        })
+    }
 }
 
 /// `/healthz` details of the Redis backend.

@@ -1,7 +1,9 @@
 //! State shared by every handler: config, backend, shutdown signal and connection accounting.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub sse_streams: Arc<AtomicUsize>,
     /// Serializes append-then-publish so live SSE clients see ids in increasing order.
     pub notification_order: Mutex<()>,
+    /// Endpoint-wide values of this instance, one per type (see [`Extensions`]).
+    pub extensions: Extensions,
     next_user: AtomicU64,
     next_chat_id: AtomicU64,
 }
@@ -42,6 +46,15 @@ pub struct AppState {
 impl AppState {
     /// Fresh state for one server run.
     pub fn new(config: Config, backend: Backend) -> SharedState {
+        Self::with_extensions(config, backend, Extensions::default())
+    }
+
+    /// Fresh state for one server run, with values already in [`AppState::extensions`].
+    pub fn with_extensions(
+        config: Config,
+        backend: Backend,
+        extensions: Extensions,
+    ) -> SharedState {
         let origins = OriginPolicy::new(&config.allowed_origins);
         let slots = ConnectionSlots::new(config.max_connections);
         Arc::new(Self {
@@ -54,6 +67,7 @@ impl AppState {
             sse_generation: watch::Sender::new(0),
             sse_streams: Arc::new(AtomicUsize::new(0)),
             notification_order: Mutex::new(()),
+            extensions,
             next_user: AtomicU64::new(0),
             next_chat_id: AtomicU64::new(0),
         })
@@ -74,6 +88,54 @@ impl AppState {
     /// Next chat message id; increases for the lifetime of the process.
     pub fn next_chat_id(&self) -> u64 {
         self.next_chat_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Values keyed by their type: the home of state that belongs to an endpoint as a whole (a
+/// poll's options, a cache) rather than to one socket, without a field in [`AppState`].
+///
+/// Values are shared by every socket of this instance, so they use interior mutability
+/// (atomics, a `Mutex`). They are per instance: data every instance must agree on (a vote
+/// tally) goes through [`crate::broker::SharedStore`] (`state.backend.store`), which is Redis
+/// when several instances share one.
+#[derive(Default)]
+pub struct Extensions {
+    values: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Extensions {
+    /// The value of type `T`, if there is one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let values = self.values.read().unwrap_or_else(PoisonError::into_inner);
+        let value = values.get(&TypeId::of::<T>())?.clone();
+        value.downcast().ok()
+    }
+
+    /// Puts `value` in, replacing the value of type `T` there was (sockets holding the old
+    /// `Arc` keep it).
+    pub fn insert<T: Any + Send + Sync>(&self, value: T) {
+        let mut values = self.values.write().unwrap_or_else(PoisonError::into_inner);
+        values.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`, made by `init` if there is none yet (once, even under races).
+    pub fn get_or_insert_with<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        if let Some(value) = self.get::<T>() {
+            return value;
+        }
+        let mut values = self.values.write().unwrap_or_else(PoisonError::into_inner);
+        let value = values
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(init()))
+            .clone();
+        value
+            .downcast()
+            .unwrap_or_else(|_| unreachable!("stored under its own TypeId"))
+    }
+
+    /// The value of type `T`, its `Default` if there is none yet.
+    pub fn get_or_default<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        self.get_or_insert_with(T::default)
     }
 }
 
@@ -152,6 +214,32 @@ mod tests {
         assert!(slots.try_acquire().is_none());
         drop(a);
         assert!(slots.try_acquire().is_some());
+    }
+
+    #[test]
+    fn extensions_hold_one_value_per_type() {
+        #[derive(Default)]
+        struct Tally(AtomicU64);
+        struct Options(Vec<&'static str>);
+
+        let ext = Extensions::default();
+        assert!(ext.get::<Tally>().is_none());
+        ext.get_or_default::<Tally>()
+            .0
+            .fetch_add(2, Ordering::Relaxed);
+        ext.get_or_default::<Tally>()
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+        assert_eq!(
+            ext.get::<Tally>().map(|t| t.0.load(Ordering::Relaxed)),
+            Some(3)
+        );
+        ext.insert(Options(vec!["a", "b"]));
+        let made = ext.get_or_insert_with(|| Options(vec!["never"]));
+        assert_eq!(made.0, ["a", "b"]);
+        ext.insert(Options(vec!["c"]));
+        assert_eq!(ext.get::<Options>().map(|o| o.0.clone()), Some(vec!["c"]));
+        assert_eq!(made.0, ["a", "b"], "a held Arc keeps the old value");
     }
 
     #[test]

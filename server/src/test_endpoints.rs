@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::broker::Envelope;
 use crate::connection::endpoint_topic;
 use crate::notifications::{json_body, json_error};
-use crate::state::SharedState;
+use crate::state::{query_param, SharedState};
 
 /// Injected frames may be far over the normal limits (that is the point), within reason.
 pub const INJECT_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -34,6 +34,56 @@ pub fn routes() -> Router<SharedState> {
             post(inject).layer(DefaultBodyLimit::max(INJECT_BODY_LIMIT)),
         )
         .route("/ws/test/silent", get(silent))
+        .route("/ws/test/echo", get(echo))
+}
+
+/// How long [`echo`] keeps the TCP connection after sending its close frame for `close-me`.
+pub const LINGER_AFTER_CLOSE: Duration = Duration::from_millis(1500);
+
+/// A WebSocket that echoes every frame verbatim (pings included, as a third-party echo server
+/// would). The text `close-me` makes it send a close frame (1012) and then hold the TCP connection
+/// for [`LINGER_AFTER_CLOSE`] without reading: the browser's socket sits in CLOSING meanwhile.
+/// With `?require=X`, a connection whose `token` is not `X` is closed at once with 4001 ("token
+/// expired"), the way an auth-checking server rejects a stale credential.
+async fn echo(
+    ws: WebSocketUpgrade,
+    RawQuery(query): RawQuery,
+    State(state): State<SharedState>,
+) -> Response {
+    let require = query_param(query.as_deref(), "require");
+    let token = query_param(query.as_deref(), "token");
+    ws.on_upgrade(move |mut socket| async move {
+        if require.is_some() && require != token {
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 4001,
+                    reason: "token expired".into(),
+                })))
+                .await;
+            return;
+        }
+        loop {
+            let message = tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                message = socket.recv() => message,
+            };
+            let Some(Ok(message)) = message else { return };
+            if matches!(&message, Message::Text(text) if text.as_str() == "close-me") {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 1012,
+                        reason: "closing on request".into(),
+                    })))
+                    .await;
+                tokio::time::sleep(LINGER_AFTER_CLOSE).await;
+                return;
+            }
+            let echo = matches!(message, Message::Text(_) | Message::Binary(_));
+            if echo && socket.send(message).await.is_err() {
+                return;
+            }
+        }
+    })
 }
 
 /// How long a silent socket is held before the server lets it go.

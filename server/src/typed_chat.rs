@@ -3,26 +3,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{RawQuery, State};
-use axum::response::Response;
+use serde::{Deserialize, Serialize};
 
 use crate::broker::{presence_now, Envelope};
-use crate::connection::{accept, Conn, Endpoint};
-use crate::protocol::{now_ms, ClientMsg, ErrorCode, Member, ProtocolError, ServerMsg};
+use crate::connection::{Conn, Endpoint};
+use crate::protocol::{
+    now_ms, ClientMessage, ErrorCode, Member, MessageText, ProtocolError, RoomName, ServerMsg,
+};
 use crate::state::SharedState;
 
 /// Rooms one socket may be in at once; bounds the work a single client can cause.
 pub const MAX_ROOMS_PER_CONNECTION: usize = 32;
-
-/// Upgrades `GET /ws/typed-chat`.
-pub async fn handler(
-    State(state): State<SharedState>,
-    RawQuery(query): RawQuery,
-    ws: WebSocketUpgrade,
-) -> Response {
-    accept(state, ws, query.as_deref(), TypedChat::default())
-}
 
 /// Broker topic (and membership set) of a room.
 pub fn room_topic(room: &str) -> String {
@@ -31,6 +22,42 @@ pub fn room_topic(room: &str) -> String {
 
 /// What every room's broker topic starts with.
 pub const ROOM_TOPIC_PREFIX: &str = "room:";
+
+/// What a `/ws/typed-chat` client sends (besides `ping`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum TypedChatMsg {
+    /// Enter a room (again: just get the member list).
+    #[serde(rename = "join")]
+    Join {
+        /// Room name.
+        room: RoomName,
+    },
+    /// Leave a room.
+    #[serde(rename = "leave")]
+    Leave {
+        /// Room name.
+        room: RoomName,
+    },
+    /// Text for everyone in a room, the sender included.
+    #[serde(rename = "message")]
+    Message {
+        /// Target room.
+        room: RoomName,
+        /// Trimmed text, 1..=2000 characters.
+        text: MessageText,
+    },
+    /// Typing indicator for the others in a room.
+    #[serde(rename = "typing")]
+    Typing {
+        /// Room name.
+        room: RoomName,
+        /// Whether the user is typing now.
+        is_typing: bool,
+    },
+}
+
+impl ClientMessage for TypedChatMsg {}
 
 /// The rooms endpoint; remembers which rooms this socket is in.
 #[derive(Debug, Default)]
@@ -149,13 +176,19 @@ impl TypedChat {
 
 impl Endpoint for TypedChat {
     const NAME: &'static str = "typed-chat";
+    type Msg = TypedChatMsg;
 
     async fn on_open(&mut self, _conn: &mut Conn) {}
 
-    async fn on_message(&mut self, conn: &mut Conn, msg: ClientMsg) -> Result<(), ProtocolError> {
+    async fn on_message(
+        &mut self,
+        conn: &mut Conn,
+        msg: TypedChatMsg,
+    ) -> Result<(), ProtocolError> {
         match msg {
-            ClientMsg::Join { room } => self.join(conn, room).await,
-            ClientMsg::Leave { room } => {
+            TypedChatMsg::Join { room } => self.join(conn, room.into()).await,
+            TypedChatMsg::Leave { room } => {
+                let room = String::from(room);
                 self.require_member(&room)?;
                 self.leave(conn, &room).await;
                 conn.send(&ServerMsg::Left {
@@ -164,25 +197,21 @@ impl Endpoint for TypedChat {
                 });
                 Ok(())
             }
-            ClientMsg::Message { room: None, .. } => Err(ProtocolError::invalid(
-                "\"room\" is required on /ws/typed-chat",
-            )),
-            ClientMsg::Message {
-                room: Some(room),
-                text,
-            } => {
+            TypedChatMsg::Message { room, text } => {
+                let room = String::from(room);
                 self.require_member(&room)?;
                 let message = ServerMsg::RoomMessage {
                     room: room.clone(),
                     user_id: conn.user.id.to_string(),
                     name: conn.user.name.to_string(),
-                    text,
+                    text: text.into(),
                     timestamp: now_ms(),
                 };
                 conn.broadcast(&room_topic(&room), &message).await;
                 Ok(())
             }
-            ClientMsg::Typing { room, is_typing } => {
+            TypedChatMsg::Typing { room, is_typing } => {
+                let room = String::from(room);
                 self.require_member(&room)?;
                 let typing = ServerMsg::Typing {
                     room: room.clone(),
@@ -192,7 +221,6 @@ impl Endpoint for TypedChat {
                 conn.broadcast_to_others(&room_topic(&room), &typing).await;
                 Ok(())
             }
-            other => Err(ProtocolError::unknown_type(other.type_name())),
         }
     }
 

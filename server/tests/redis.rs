@@ -1,7 +1,8 @@
 //! Scale-out through Redis: two real `realtime-server` processes sharing one real
 //! `redis-server` (Debian's, installed by `scripts/setup.sh`), each started here on a free
 //! loopback port and stopped at the end; plus nginx in front of both for the load-balancer
-//! example in `server/deploy/nginx.conf`. Every wait is bounded.
+//! example in `server/deploy/nginx.conf`; and the shared store (`Backend::store`) of two
+//! backends on one Redis. Every wait is bounded.
 //!
 //! Without `redis-server` (or nginx) on the machine these tests fail with a message saying how
 //! to install it; they are never skipped.
@@ -9,50 +10,18 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::redis_server::{find_binary, free_port, scratch_dir, Proc, Redis};
 use common::*;
 use serde_json::{json, Value};
 use tokio::time::{sleep, Instant};
 
 /// Waits on health states and on things that cross two processes and Redis.
 const SLOW_WAIT: Duration = Duration::from_secs(10);
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn find_binary(name: &str, extra: &[&str]) -> PathBuf {
-    let from_path: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).map(|d| d.join(name)).collect())
-        .unwrap_or_default();
-    from_path
-        .into_iter()
-        .chain(extra.iter().map(PathBuf::from))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("`{name}` is not installed: run scripts/setup.sh (Debian package for it)")
-        })
-}
-
-fn scratch_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "realtime-{tag}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// A child process stopped (and reaped) on drop, so nothing outlives a failed test.
-struct Proc(Option<Child>);
 
 /// nginx and its scratch folder, stopped with SIGTERM and removed on drop (a SIGKILLed master
 /// would leave its worker running).
@@ -66,123 +35,6 @@ impl Drop for Nginx {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = std::fs::remove_dir_all(&self.1);
-    }
-}
-
-impl Proc {
-    fn signal(&mut self, signal: &str) {
-        if let Some(child) = self.0.as_ref() {
-            let _ = Command::new("kill")
-                .arg(format!("-{signal}"))
-                .arg(child.id().to_string())
-                .status();
-        }
-    }
-
-    /// Sends `signal` and waits (bounded) for the exit.
-    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
-        self.signal(signal);
-        let mut child = self.0.take().expect("running");
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "process did not exit after SIG{signal}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.0
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A `redis-server` on a free port with an append-only file, so a restart keeps the data
-/// (as a production Redis with persistence would).
-struct Redis {
-    port: u16,
-    dir: PathBuf,
-    proc: Proc,
-}
-
-impl Redis {
-    async fn start() -> Redis {
-        let port = free_port();
-        let dir = scratch_dir("redis");
-        let proc = Self::spawn(port, &dir).await;
-        Redis { port, dir, proc }
-    }
-
-    async fn spawn(port: u16, dir: &Path) -> Proc {
-        let binary = find_binary("redis-server", &["/usr/bin/redis-server"]);
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .args(["--protected-mode", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir)
-            .args(["--logfile", "redis.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let proc = Proc(Some(child));
-        let deadline = Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            sleep(Duration::from_millis(20)).await;
-        }
-        proc
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// SIGTERM: Redis flushes its append-only file and exits.
-    fn stop(&mut self) {
-        let status = self.proc.stop("TERM");
-        assert!(status.success(), "redis-server exit: {status}");
-    }
-
-    async fn restart(&mut self) {
-        self.proc = Self::spawn(self.port, &self.dir).await;
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        drop(self.proc.0.take().map(|mut c| {
-            let _ = c.kill();
-            c.wait()
-        }));
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -746,4 +598,48 @@ async fn nginx_balances_two_instances_with_websocket_upgrade_and_sse_streaming()
         "took {:?}",
         sent_at.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_store_keeps_counters_and_values_in_redis_for_every_instance() {
+    use realtime_server::redis_backend::{connect, RedisOptions};
+    let redis = Redis::start().await;
+    let options = |prefix: &str| RedisOptions {
+        url: redis.url(),
+        prefix: prefix.to_string(),
+        stream_maxlen: 16,
+        presence_ttl: Duration::from_secs(5),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let p = prefix("store");
+    let one = connect(options(&p), stop.clone())
+        .await
+        .expect("backend one");
+    let two = connect(options(&p), stop.clone())
+        .await
+        .expect("backend two");
+    let other_app = connect(options(&format!("{p}-other")), stop.clone())
+        .await
+        .expect("backend of another app");
+
+    assert_eq!(one.store.incr("poll:a", 1).await.ok(), Some(1));
+    assert_eq!(two.store.incr("poll:a", 2).await.ok(), Some(3));
+    assert_eq!(one.store.incr("poll:a", -1).await.ok(), Some(2));
+    assert_eq!(
+        two.store.get("poll:a").await.ok().flatten().as_deref(),
+        Some("2")
+    );
+    two.store.set("poll:title", "Lunch?").await.expect("set");
+    assert_eq!(
+        one.store.get("poll:title").await.ok().flatten().as_deref(),
+        Some("Lunch?")
+    );
+    assert!(
+        one.store.incr("poll:title", 1).await.is_err(),
+        "not an integer"
+    );
+    assert_eq!(one.store.get("poll:none").await.ok(), Some(None));
+    // Keys live under the prefix, so another app on the same Redis has its own.
+    assert_eq!(other_app.store.get("poll:a").await.ok(), Some(None));
+    stop.cancel();
 }

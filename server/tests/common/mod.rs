@@ -1,13 +1,17 @@
 //! Shared test harness: an in-process server on 127.0.0.1:0, a real WebSocket client
 //! (tokio-tungstenite), and a hand-written SSE/HTTP client over a plain TcpStream.
 //! Every wait here is bounded, so a hang fails the test instead of stalling the suite.
+//! `redis_server` starts a real Redis; `message_props.rs` (generic decoder properties) is
+//! included with `#[path]` by the tests that use it.
 #![allow(dead_code)]
+
+pub mod redis_server;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use realtime_server::{serve, Config};
+use realtime_server::{Backend, Config, Server};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -43,12 +47,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
+        let backend = Backend::in_process(config.sse_buffer);
+        Self::start_with(Server::new(config).backend(backend)).await
+    }
+
+    /// Runs a server with additions (routes, extensions, another backend).
+    pub async fn start_with(server: Server) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(serve(config, listener, async move {
+        let handle = tokio::spawn(server.serve(listener, async move {
             let _ = stopped.await;
         }));
         Self {
