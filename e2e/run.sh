@@ -128,7 +128,7 @@ if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app" || ! port_free "$abs_port" \
   echo "$abs_port" >"$abs/port"
   echo "$abs_pages" >"$abs/pages"
 fi
-grep -q "chat: \"ws://127.0.0.1:$abs_port/ws/chat\"" "$abs/e2e-abs-app/src/config.rs" \
+grep -qF "CHAT: &str = ws(\"ws://127.0.0.1:$abs_port/ws/chat\")" "$abs/e2e-abs-app/src/config.rs" \
   || die "the absolute-URL app's src/config.rs does not point at port $abs_port"
 log "absolute-URL app: ${abs#"$root"/}/e2e-abs-app, endpoints on 127.0.0.1:$abs_port"
 

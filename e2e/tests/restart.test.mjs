@@ -25,6 +25,23 @@ async function secondsToRetry(user) {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * Makes `user`'s next automatic retry at least 8 s away while the server is down, so another user
+ * can reconnect first. The backoff timer would fire on its own; "Retry now" against the stopped
+ * server fails at once and draws a fresh (growing) full-jitter delay, until the next retry is far
+ * enough — more than the restart and the other user's reconnect take (bounded: 20 s).
+ */
+async function pushRetryAway(user) {
+  await waitFor(`${user.label}'s next automatic retry to be ≥ 8 s away (pressing "Retry now" while the server is down)`, async () => {
+    const left = await secondsToRetry(user);
+    if (left !== null && left >= 8) return true;
+    const retry = user.page.locator('.status button', { hasText: 'Retry now' });
+    if (await retry.isVisible()) await retry.click({ timeout: 1000 });
+    await waitForPage(user.page, `${user.label}'s failed attempt to schedule the next one`, () => document.querySelector('.status .badge[data-state]')?.getAttribute('data-state') === 'reconnecting', null, 3000);
+    return false;
+  }, { timeoutMs: 20000, intervalMs: 1100 }); // > 1 s: the badge's countdown text ticks once a second
+}
+
 test('5a. chat: sends made while the server is down are queued, then reach B exactly once, in order', { timeout: 120000 }, async (t) => {
   await scene(browser, 'restart-chat', async (s) => {
     const a = await s.user('A', { baseUrl: server.url, path: '/', name: 'Ada' });
@@ -50,14 +67,7 @@ test('5a. chat: sends made while the server is down are queued, then reach B exa
     // A's backoff timer would fire on its own; "Retry now" against the stopped server fails at
     // once and draws a fresh (growing) full-jitter delay, until A's next retry is at least 8 s
     // away — far more than the restart and B's reconnect take (bounded: 60 attempts).
-    await waitFor('A\'s next automatic retry to be ≥ 8 s away (pressing "Retry now" while the server is down)', async () => {
-      const left = await secondsToRetry(a);
-      if (left !== null && left >= 8) return true;
-      const retry = a.page.locator('.status button', { hasText: 'Retry now' });
-      if (await retry.isVisible()) await retry.click({ timeout: 1000 });
-      await waitForPage(a.page, 'A\'s failed attempt to schedule the next one', () => document.querySelector('.status .badge[data-state]')?.getAttribute('data-state') === 'reconnecting', null, 3000);
-      return false;
-    }, { timeoutMs: 20000, intervalMs: 1100 }); // > 1 s: the badge's countdown text ticks once a second
+    await pushRetryAway(a);
     assert.equal(await badgeState(a.page), 'reconnecting');
 
     const restartedAt = Date.now();
@@ -83,6 +93,57 @@ test('5a. chat: sends made while the server is down are queued, then reach B exa
         `${user.label} shows each queued message exactly once, in order (all: ${JSON.stringify(texts)})`);
       assert.deepEqual(texts, [before, ...queued], `${user.label}'s whole list`);
     }
+  });
+});
+
+test('5c. typed chat: after a restart both pages rejoin their room before the queue flushes; queued messages reach the room, no error shown', { timeout: 120000 }, async (t) => {
+  await scene(browser, 'restart-typed-chat', async (s) => {
+    const a = await s.user('A', { baseUrl: server.url, path: '/typed-chat', name: 'Ada' });
+    const b = await s.user('B', { baseUrl: server.url, path: '/typed-chat', name: 'Grace' });
+    const inRoom = (user) => waitForPage(user.page, `${user.label} to be "In #general"`, () => document.querySelector('[data-testid=room]')?.textContent === 'In #general');
+    const texts = (user) => user.page.evaluate(() => [...document.querySelectorAll('.messages li.message .text')].map((e) => e.textContent));
+    for (const user of [a, b]) {
+      await waitForState(user, 'open');
+      await user.page.selectOption('#room-select', 'general');
+      await user.page.getByRole('button', { name: 'Join' }).click();
+      await inRoom(user);
+    }
+    await waitFor('A to list Grace in #general', async () => (await a.page.evaluate(() => [...document.querySelectorAll('[data-testid=members] li')].map((li) => li.textContent.trim()))).includes('Grace'), { timeoutMs: 3000 });
+
+    await stopServer(server);
+    await waitForStateNot(a, 'open', 5000);
+    await waitForStateNot(b, 'open', 5000);
+    const queued = [1, 2, 3].map((n) => `queued in the room ${n} of 3`);
+    for (const text of queued) {
+      await a.page.locator('#typed-input').fill(text);
+      await a.page.locator('#typed-input').press('Enter');
+    }
+    await waitForPage(a.page, 'A to show "queued (3)" or more', () => /queued \((\d+)\)/.test(document.querySelector('.status .badge.queued')?.textContent ?? ''), null, 2000);
+    await pushRetryAway(a);
+
+    const restartedAt = Date.now();
+    await restart(server);
+    await reconnectNow(b, 10000);
+    // Neither page is clicked again: B receiving A's messages proves both rejoined by themselves.
+    await reconnectNow(a, 10000);
+    t.diagnostic(`both reconnected ${Date.now() - restartedAt} ms after the restart`);
+    for (const user of [b, a]) {
+      await waitFor(`${user.label} to receive the 3 queued messages in #general`, async () => {
+        const shown = await texts(user);
+        return queued.every((q) => shown.includes(q));
+      }, { timeoutMs: 5000 });
+    }
+    await sleep(500);
+    for (const user of [a, b]) {
+      assert.deepEqual((await texts(user)).filter((x) => x.startsWith('queued in the room')), queued, `${user.label}: each once, in order`);
+      assert.equal(await user.page.locator('p.inline-error').count(), 0,
+        `${user.label} shows no server error (was "not in room general" before rejoin-on-open): ${await user.page.locator('p.inline-error').allTextContents()}`);
+      assert.equal(await user.page.locator('[data-testid=room]').textContent(), 'In #general');
+    }
+    // And later messages still reach the room.
+    await b.page.locator('#typed-input').fill('after the restart');
+    await b.page.locator('#typed-input').press('Enter');
+    await waitFor('A to receive B\'s message after the restart', async () => (await texts(a)).includes('after the restart'), { timeoutMs: 3000 });
   });
 });
 

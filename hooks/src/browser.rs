@@ -35,29 +35,67 @@ pub fn describe_js_error(value: &JsValue) -> String {
         .unwrap_or_else(|| format!("{value:?}"))
 }
 
-/// Listens for the moments a link may have died unnoticed: the page becomes visible again, or the
-/// browser comes back online. Dropping it removes the listeners.
+/// Whether the browser believes it has a network (`navigator.onLine`); true outside a page.
+pub fn is_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// A moment when a link may have died unnoticed, or a waiting connection should try at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The page became visible again.
+    Visible,
+    /// The browser reports the network back (`online`).
+    Online,
+    /// The page was restored from the back/forward cache (`pageshow` with `persisted`).
+    Restored,
+}
+
+impl Wake {
+    /// A few words for the connection log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Visible => "page visible",
+            Self::Online => "back online",
+            Self::Restored => "page restored",
+        }
+    }
+}
+
+/// Listens for wake-ups ([`Wake`]); dropping it removes the listeners.
 pub struct PageListeners {
     _visibility: EventListener,
     _online: EventListener,
+    _pageshow: EventListener,
 }
 
 impl PageListeners {
-    /// Calls `on_wake` on `visibilitychange` (to visible) and `online`; `None` outside a page.
-    pub fn new(on_wake: impl Fn() + Clone + 'static) -> Option<Self> {
+    /// Calls `on_wake` on `visibilitychange` (to visible), `online` and `pageshow` from the
+    /// back/forward cache; `None` outside a page.
+    pub fn new(on_wake: impl Fn(Wake) + Clone + 'static) -> Option<Self> {
         let window = web_sys::window()?;
         let document = window.document()?;
         let wake = on_wake.clone();
         let doc = document.clone();
         let visibility = EventListener::new(&document, "visibilitychange", move |_| {
             if doc.visibility_state() == web_sys::VisibilityState::Visible {
-                wake();
+                wake(Wake::Visible);
             }
         });
-        let online = EventListener::new(&window, "online", move |_| on_wake());
+        let wake = on_wake.clone();
+        let online = EventListener::new(&window, "online", move |_| wake(Wake::Online));
+        let pageshow = EventListener::new(&window, "pageshow", move |event| {
+            let restored = event
+                .dyn_ref::<web_sys::PageTransitionEvent>()
+                .is_some_and(|e| e.persisted());
+            if restored {
+                on_wake(Wake::Restored);
+            }
+        });
         Some(Self {
             _visibility: visibility,
             _online: online,
+            _pageshow: pageshow,
         })
     }
 }

@@ -5,9 +5,52 @@
 //! what to queue, when the link is dead) live in the pure modules of [`crate::core`]. The engine
 //! owns every closure and timer it creates and drops them when the socket is replaced or the
 //! connection shuts down: no `Closure::forget`, nothing fires after [`Connection::shutdown`].
+//!
+//! Everything that belongs to one socket (the socket and its closures, the handshake timer, the
+//! heartbeat and its timer, when it opened) is one [`Link`] value: replacing or ending a socket is
+//! one assignment, `link = None`, and nothing of an old socket can outlive it.
+//!
+//! Why web-sys and not `gloo-net`'s WebSocket: gloo-net exposes a socket as a `Stream`/`Sink`
+//! pair whose close code and reason arrive only as an error at the end of the stream, with no
+//! `readyState` (needed to refuse sends while CLOSING) and no control over `binaryType`; and its
+//! futures need an executor task per socket. The engine needs the close code to pick a
+//! reconnect policy, the ready state for every send, and timers that stop when the socket does,
+//! so it holds the `WebSocket` and its four handlers itself (about 60 lines below).
+//!
+//! # Lifecycle
+//!
+//! In order, for one [`Connection`]:
+//! 1. **Start** (first user mounts, or [`Connection::open`]): the URL is resolved — from
+//!    [`WebSocketOptions::url`] when set (called, and awaited, on every attempt), else the
+//!    endpoint — and a socket opens; state `Connecting`, with [`WebSocketOptions::connect_timeout_ms`]
+//!    for the whole attempt.
+//! 2. **Open**: state `Open`; then the [`Connection::on_open`] listeners run (rejoin a room,
+//!    resubscribe: their sends go out first), then the outbox is flushed in order, then the
+//!    heartbeat starts.
+//! 3. **Message**: heartbeat answers are consumed (never in any history); every other frame goes to
+//!    the [`Connection::on_frame`] listeners. Any frame proves the link alive.
+//! 4. **Close** (close frame, lost link, dead heartbeat, handshake timeout): the link is dropped,
+//!    [`Connection::on_close`] listeners run with the code, and the close policy decides:
+//!    reconnect after a backoff delay (`Reconnecting`), refresh (4001: a fresh URL at once, not
+//!    counted), or stop (`Closed`). While `navigator.onLine` is false no attempt is spent: the
+//!    state is `Offline` until the browser reports the network back.
+//! 5. **Wake-ups** (`online`, the page becoming visible, a page restored from the back/forward
+//!    cache): an open link is probed at once; a waiting one (`Reconnecting`, `Offline`, `GaveUp`)
+//!    retries at once. Only a close we asked for ([`Connection::close`]) ignores them.
+//! 6. **Give up**: after `max_attempts` failed attempts, state `GaveUp`, and the
+//!    [`Connection::on_give_up`] listeners run; a wake-up, [`Connection::open`] or
+//!    [`Connection::retry_now`] starts again. Queued sends stay queued.
+//! 7. **URL or options change** (in the hooks): a different endpoint or different options is a
+//!    different connection with fresh state; the hook reports how many queued sends the old one
+//!    had (`WsError::Abandoned` in the new one's status).
+//! 8. **Unmount / shutdown**: the last user's lease ends; the socket closes with 1000, every timer,
+//!    closure and listener is dropped, the state becomes `Closed`, and later sends answer
+//!    `WsError::ShutDown`.
 
 use std::cell::{Ref, RefCell};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::{Interval, Timeout};
@@ -16,11 +59,12 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use crate::browser::{self, PageListeners};
+use crate::browser::{self, PageListeners, Wake};
 use crate::core::backoff::ReconnectPolicy;
 use crate::core::close_policy::{describe_close_code, CloseDecision, ClosePolicy};
 use crate::core::decimal::Fixed;
-use crate::core::heartbeat::{ping_frame, pong_id, Beat, HeartbeatPolicy, Liveness};
+pub use crate::core::decode::{welcome, Frame, Welcome};
+use crate::core::heartbeat::{Beat, HeartbeatPolicy, Liveness};
 use crate::core::history::History;
 use crate::core::outbox::{Outbox, OutboxError, Queued, SendPolicy};
 use crate::core::url::{resolve_endpoint, Scheme, UrlError};
@@ -44,6 +88,74 @@ pub struct WebSocketOptions {
     pub protocols: Vec<String>,
     /// Connect on mount (`false`) or only when [`Connection::open`] is called (`true`). Default: false.
     pub manual: bool,
+    /// Where to connect, asked again before every attempt (for a token that expires or must be
+    /// fetched); `None` (the default) uses the endpoint the connection was made with. See
+    /// [`UrlSource`].
+    pub url: Option<UrlSource>,
+}
+
+type UrlFuture = Pin<Box<dyn Future<Output = Result<String, String>>>>;
+
+/// A URL computed on every connection attempt, possibly asynchronously: the place for an auth
+/// token (partysocket's `query`, react-use-websocket's async URL). Relative results resolve
+/// against the page like endpoints do; an `Err` counts as a failed attempt (with backoff).
+///
+/// The function is captured when the connection is created; sources compare equal, so a closure
+/// rebuilt on every render does not restart the connection. Read changing state (the current
+/// token) inside the function, from a shared cell or a fetch.
+///
+/// # Example
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use realtime_hooks::connection::UrlSource;
+///
+/// let token = Rc::new(RefCell::new("t1".to_owned()));
+/// let source = {
+///     let token = token.clone();
+///     UrlSource::new(move || format!("/ws/chat?token={}", token.borrow()))
+/// };
+/// // An async source: fetch a fresh token, then build the URL.
+/// let fetched = UrlSource::future(|| async { Ok::<_, String>("/ws/chat?token=fresh".to_owned()) });
+/// # let _ = (source, fetched);
+/// ```
+#[derive(Clone)]
+pub struct UrlSource(Rc<dyn Fn() -> UrlFuture>);
+
+impl UrlSource {
+    /// A source computed synchronously.
+    pub fn new(source: impl Fn() -> String + 'static) -> Self {
+        Self(Rc::new(move || {
+            let url = source();
+            Box::pin(async move { Ok(url) })
+        }))
+    }
+
+    /// A source that awaits something first (a token endpoint, a refresh).
+    pub fn future<F, Fut>(source: F) -> Self
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<String, String>> + 'static,
+    {
+        Self(Rc::new(move || Box::pin(source())))
+    }
+
+    fn call(&self) -> UrlFuture {
+        (self.0)()
+    }
+}
+
+impl PartialEq for UrlSource {
+    /// Always equal: see the type's docs.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UrlSource(..)")
+    }
 }
 
 impl Default for WebSocketOptions {
@@ -56,6 +168,7 @@ impl Default for WebSocketOptions {
             connect_timeout_ms: 10_000,
             protocols: Vec::new(),
             manual: false,
+            url: None,
         }
     }
 }
@@ -80,11 +193,15 @@ pub enum ConnectionState {
         /// Delay chosen for this attempt, in milliseconds.
         next_in_ms: u32,
     },
-    /// The attempt limit was reached; only `open`/`retry_now` starts again.
+    /// The attempt limit was reached; a wake-up (`online`, page visible), `open` or `retry_now`
+    /// starts again.
     GaveUp {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// The browser reports no network (`navigator.onLine` is false): no attempt is spent until
+    /// it reports the network back.
+    Offline,
 }
 
 impl ConnectionState {
@@ -98,6 +215,7 @@ impl ConnectionState {
             Self::Closed => "closed",
             Self::Reconnecting { .. } => "reconnecting",
             Self::GaveUp { .. } => "gave up",
+            Self::Offline => "offline",
         }
     }
 }
@@ -151,6 +269,21 @@ pub enum WsError {
     UnexpectedFrame(String),
     /// The socket reported an error (browsers give no detail; a close follows).
     Socket,
+    /// The engine was running (a caller holds a [`Connection::status`] borrow across the send):
+    /// the message was not taken.
+    Busy,
+    /// The connection was shut down (its last user unmounted): the message was not taken.
+    ShutDown,
+    /// [`WebSocketOptions::url`] failed to produce a URL for this attempt.
+    UrlSource(String),
+    /// The previous connection of this hook (another URL or other options) was replaced with
+    /// messages still queued; they were not sent.
+    Abandoned {
+        /// How many queued messages were not sent.
+        unsent: usize,
+        /// The endpoint they were queued for.
+        endpoint: String,
+    },
 }
 
 impl fmt::Display for WsError {
@@ -181,6 +314,16 @@ impl fmt::Display for WsError {
             }
             Self::UnexpectedFrame(kind) => write!(f, "unexpected frame: {kind}"),
             Self::Socket => write!(f, "socket error"),
+            Self::Busy => write!(
+                f,
+                "connection busy (a status borrow is held across the send): message not sent"
+            ),
+            Self::ShutDown => write!(f, "connection shut down: message not sent"),
+            Self::UrlSource(e) => write!(f, "could not get the URL: {e}"),
+            Self::Abandoned { unsent, endpoint } => write!(
+                f,
+                "{unsent} queued message(s) for {endpoint} were not sent: the connection was replaced"
+            ),
         }
     }
 }
@@ -198,15 +341,6 @@ pub enum Delivery {
     Replaced,
     /// Dropped because the socket is not open and the policy said so.
     Dropped,
-}
-
-/// One received frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Frame {
-    /// A text frame.
-    Text(String),
-    /// A binary frame, as bytes.
-    Binary(Vec<u8>),
 }
 
 /// One line of a connection's short event log (shown by the connection panel).
@@ -249,6 +383,8 @@ pub struct ConnectionStatus {
     pub sent: u64,
     /// The last events, oldest first.
     pub log: History<LogEntry>,
+    /// The server's latest `welcome` (who this connection is), if it sent one.
+    pub welcome: Option<Welcome>,
 }
 
 impl ConnectionStatus {
@@ -268,6 +404,7 @@ impl ConnectionStatus {
             received: 0,
             sent: 0,
             log: History::new(40),
+            welcome: None,
         }
     }
 
@@ -288,6 +425,9 @@ pub enum Outgoing {
 
 type FrameListener = Rc<dyn Fn(&Frame)>;
 type StatusListener = Rc<dyn Fn()>;
+type OpenListener = Rc<dyn Fn(&Connection)>;
+type CloseListener = Rc<dyn Fn(&CloseInfo)>;
+type GiveUpListener = Rc<dyn Fn(u32)>;
 
 /// The closures of one socket; dropping it detaches them and closes the socket.
 struct Socket {
@@ -311,32 +451,98 @@ impl Drop for Socket {
     }
 }
 
+impl Socket {
+    /// Whether a send would reach the wire: a CLOSING socket accepts `send` and drops the data.
+    fn is_open(&self) -> bool {
+        self.ws.ready_state() == WebSocket::OPEN
+    }
+}
+
+/// Everything that belongs to one connection attempt and its socket; dropped as one.
+struct Link {
+    /// `None` while the URL is being resolved.
+    socket: Option<Socket>,
+    /// Abandons the attempt if it is not open in time.
+    connect_timer: Option<Timeout>,
+    /// Liveness and its tick, while open.
+    heartbeat: Option<(Liveness, Interval)>,
+    /// The last heartbeat tick (a gap means the timers were frozen).
+    last_tick_ms: f64,
+    /// `performance.now()` when the socket opened.
+    opened_at_ms: Option<f64>,
+    /// The last ping sent (an echo of it is its answer).
+    last_ping: Option<String>,
+    /// Which attempt this is; a URL resolved for another attempt is ignored.
+    id: u64,
+}
+
+impl Link {
+    fn socket_open(&self) -> Option<&Socket> {
+        self.socket.as_ref().filter(|s| s.is_open())
+    }
+}
+
 struct Inner {
     options: WebSocketOptions,
     status: ConnectionStatus,
-    socket: Option<Socket>,
+    link: Option<Link>,
     outbox: Outbox<Outgoing>,
     reconnect_timer: Option<Timeout>,
-    connect_timer: Option<Timeout>,
-    heartbeat: Option<(Liveness, Interval)>,
-    last_tick_ms: f64,
+    /// Wake-up listeners: present while the connection is wanted (not closed by us, not shut down).
     page_listeners: Option<PageListeners>,
-    opened_at_ms: Option<f64>,
     closing_by_us: bool,
-    frame_listeners: Vec<(u64, FrameListener)>,
-    status_listeners: Vec<(u64, StatusListener)>,
-    next_listener: u64,
+    /// Refresh closes (4001) in a row without a link that stayed up.
+    refreshes: u32,
+    next_link: u64,
     shut_down: bool,
+}
+
+#[derive(Default)]
+struct Listeners {
+    frame: Vec<(u64, FrameListener)>,
+    status: Vec<(u64, StatusListener)>,
+    open: Vec<(u64, OpenListener)>,
+    close: Vec<(u64, CloseListener)>,
+    give_up: Vec<(u64, GiveUpListener)>,
+    next: u64,
+}
+
+impl Listeners {
+    fn remove(&mut self, id: u64) {
+        self.frame.retain(|(i, _)| *i != id);
+        self.status.retain(|(i, _)| *i != id);
+        self.open.retain(|(i, _)| *i != id);
+        self.close.retain(|(i, _)| *i != id);
+        self.give_up.retain(|(i, _)| *i != id);
+    }
+
+    fn clear(&mut self) {
+        *self = Self {
+            next: self.next,
+            ..Self::default()
+        };
+    }
+}
+
+/// The engine's state and its listeners, in separate cells: a listener can be added while the
+/// status is borrowed, and the state can change while a listener runs.
+struct Engine {
+    inner: RefCell<Inner>,
+    listeners: RefCell<Listeners>,
 }
 
 enum Notice {
     Frame(Frame),
     Status,
+    /// The socket opened: run the open listeners, then flush the outbox.
+    Opened,
+    Closed(CloseInfo),
+    GaveUp(u32),
 }
 
 /// A WebSocket connection with reconnect, send queue and heartbeat; cheap to clone (shared).
 #[derive(Clone)]
-pub struct Connection(Rc<RefCell<Inner>>);
+pub struct Connection(Rc<Engine>);
 
 impl PartialEq for Connection {
     fn eq(&self, other: &Self) -> bool {
@@ -346,24 +552,27 @@ impl PartialEq for Connection {
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Connection")
-            .field(&self.0.borrow().status.endpoint)
-            .finish()
+        let endpoint = self
+            .0
+            .inner
+            .try_borrow()
+            .map(|inner| inner.status.endpoint.clone())
+            .unwrap_or_default();
+        f.debug_tuple("Connection").field(&endpoint).finish()
     }
 }
 
 /// Removes a listener when dropped.
 pub struct ListenerGuard {
-    conn: Weak<RefCell<Inner>>,
+    conn: Weak<Engine>,
     id: u64,
 }
 
 impl Drop for ListenerGuard {
     fn drop(&mut self) {
-        if let Some(inner) = self.conn.upgrade() {
-            if let Ok(mut inner) = inner.try_borrow_mut() {
-                inner.frame_listeners.retain(|(id, _)| *id != self.id);
-                inner.status_listeners.retain(|(id, _)| *id != self.id);
+        if let Some(engine) = self.conn.upgrade() {
+            if let Ok(mut listeners) = engine.listeners.try_borrow_mut() {
+                listeners.remove(self.id);
             }
         }
     }
@@ -374,37 +583,43 @@ impl Connection {
     /// [`Connection::start`].
     pub fn new(endpoint: &str, options: WebSocketOptions) -> Self {
         let outbox = Outbox::new(options.queue_capacity);
-        Self(Rc::new(RefCell::new(Inner {
-            options,
-            status: ConnectionStatus::new(endpoint),
-            socket: None,
-            outbox,
-            reconnect_timer: None,
-            connect_timer: None,
-            heartbeat: None,
-            last_tick_ms: 0.0,
-            page_listeners: None,
-            opened_at_ms: None,
-            closing_by_us: false,
-            frame_listeners: Vec::new(),
-            status_listeners: Vec::new(),
-            next_listener: 0,
-            shut_down: false,
-        })))
+        Self(Rc::new(Engine {
+            inner: RefCell::new(Inner {
+                options,
+                status: ConnectionStatus::new(endpoint),
+                link: None,
+                outbox,
+                reconnect_timer: None,
+                page_listeners: None,
+                closing_by_us: false,
+                refreshes: 0,
+                next_link: 0,
+                shut_down: false,
+            }),
+            listeners: RefCell::new(Listeners::default()),
+        }))
     }
 
     /// Connects unless the options say manual; called once when the first user mounts.
     pub fn start(&self) {
-        let manual = self.0.borrow().options.manual;
+        let manual = self.0.inner.borrow().options.manual;
         if !manual {
             self.open();
         }
     }
 
-    /// Opens the connection now (also after `close` or giving up); resets the attempt counter.
+    /// Opens the connection now (also after `close` or giving up) and resets the attempt counter;
+    /// a connection already open or connecting is left as it is.
     pub fn open(&self) {
         self.run(|inner, weak| {
             inner.closing_by_us = false;
+            inner.watch_page(weak);
+            if matches!(
+                inner.status.state,
+                ConnectionState::Open | ConnectionState::Connecting
+            ) {
+                return Vec::new();
+            }
             inner.status.attempt = 0;
             inner.connect(weak)
         });
@@ -415,9 +630,11 @@ impl Connection {
         self.run(|inner, weak| match inner.status.state {
             ConnectionState::Reconnecting { .. }
             | ConnectionState::GaveUp { .. }
+            | ConnectionState::Offline
             | ConnectionState::Closed
             | ConnectionState::Idle => {
                 inner.closing_by_us = false;
+                inner.watch_page(weak);
                 inner.connect(weak)
             }
             _ => Vec::new(),
@@ -443,8 +660,13 @@ impl Connection {
         self.send(Outgoing::Binary(bytes), policy)
     }
 
+    /// A send is on the wire, in the outbox, or an error: never `Ok` for a message nobody took.
     fn send(&self, frame: Outgoing, policy: &SendPolicy) -> Result<Delivery, WsError> {
-        let mut result = Ok(Delivery::Sent);
+        if self.is_shut_down() {
+            return Err(WsError::ShutDown);
+        }
+        // Stays `Busy` if the engine cannot run (a status borrow is held by the caller).
+        let mut result = Err(WsError::Busy);
         self.run(|inner, _| {
             result = inner.send(frame, policy);
             vec![Notice::Status]
@@ -454,62 +676,128 @@ impl Connection {
 
     /// A snapshot borrow of the status; do not hold it across a send.
     pub fn status(&self) -> Ref<'_, ConnectionStatus> {
-        Ref::map(self.0.borrow(), |inner| &inner.status)
+        Ref::map(self.0.inner.borrow(), |inner| &inner.status)
     }
 
-    /// Calls `listener` with every received frame (pongs excepted) until the guard drops.
-    pub fn on_frame(&self, listener: impl Fn(&Frame) + 'static) -> ListenerGuard {
-        let mut inner = self.0.borrow_mut();
-        let id = inner.next_listener;
-        inner.next_listener += 1;
-        inner.frame_listeners.push((id, Rc::new(listener)));
+    /// The options this connection was made with.
+    pub fn options(&self) -> WebSocketOptions {
+        self.0.inner.borrow().options.clone()
+    }
+
+    /// Whether [`Connection::shutdown`] ran: nothing connects or sends any more.
+    pub fn is_shut_down(&self) -> bool {
+        self.0.inner.try_borrow().is_ok_and(|inner| inner.shut_down)
+    }
+
+    fn listen<L>(
+        &self,
+        pick: impl FnOnce(&mut Listeners) -> &mut Vec<(u64, L)>,
+        listener: L,
+    ) -> ListenerGuard {
+        let mut listeners = self.0.listeners.borrow_mut();
+        let id = listeners.next;
+        listeners.next += 1;
+        pick(&mut listeners).push((id, listener));
         ListenerGuard {
             conn: Rc::downgrade(&self.0),
             id,
         }
+    }
+
+    /// Calls `listener` with every received frame (heartbeat answers excepted) until the guard
+    /// drops.
+    pub fn on_frame(&self, listener: impl Fn(&Frame) + 'static) -> ListenerGuard {
+        self.listen(|l| &mut l.frame, Rc::new(listener) as FrameListener)
     }
 
     /// Calls `listener` after every status change until the guard drops.
     pub fn on_status(&self, listener: impl Fn() + 'static) -> ListenerGuard {
-        let mut inner = self.0.borrow_mut();
-        let id = inner.next_listener;
-        inner.next_listener += 1;
-        inner.status_listeners.push((id, Rc::new(listener)));
-        ListenerGuard {
-            conn: Rc::downgrade(&self.0),
-            id,
-        }
+        self.listen(|l| &mut l.status, Rc::new(listener) as StatusListener)
+    }
+
+    /// Calls `listener` each time a socket opens, before the queued messages are flushed: sends
+    /// made here (rejoin a room, resubscribe) go out first, so the queue lands in a restored
+    /// session. The listener gets the connection to send on (no need to capture it).
+    ///
+    /// # Example
+    /// ```
+    /// use realtime_hooks::{Connection, WebSocketOptions};
+    /// use realtime_hooks::core::outbox::SendPolicy;
+    ///
+    /// fn rejoin_on_every_open(conn: &Connection) -> realtime_hooks::connection::ListenerGuard {
+    ///     conn.on_open(|conn| {
+    ///         let join = r#"{"type":"join","room":"general"}"#.to_owned();
+    ///         // Goes out before anything queued while the link was down.
+    ///         let _ = conn.send_text_with(join, &SendPolicy::Keep);
+    ///     })
+    /// }
+    /// # let _ = rejoin_on_every_open;
+    /// ```
+    pub fn on_open(&self, listener: impl Fn(&Connection) + 'static) -> ListenerGuard {
+        self.listen(|l| &mut l.open, Rc::new(listener) as OpenListener)
+    }
+
+    /// Calls `listener` each time a socket closes (or is abandoned), with how it closed.
+    pub fn on_close(&self, listener: impl Fn(&CloseInfo) + 'static) -> ListenerGuard {
+        self.listen(|l| &mut l.close, Rc::new(listener) as CloseListener)
+    }
+
+    /// Calls `listener` with the number of attempts made when the connection gives up.
+    pub fn on_give_up(&self, listener: impl Fn(u32) + 'static) -> ListenerGuard {
+        self.listen(|l| &mut l.give_up, Rc::new(listener) as GiveUpListener)
+    }
+
+    /// Records that `unsent` messages queued on the connection this one replaces were not sent.
+    pub fn report_abandoned(&self, unsent: usize, endpoint: &str) {
+        self.run(|inner, _| {
+            let error = WsError::Abandoned {
+                unsent,
+                endpoint: endpoint.to_owned(),
+            };
+            inner.log(format!(
+                "{unsent} queued for {endpoint} were not sent: the connection was replaced"
+            ));
+            inner.status.last_error = Some(error);
+            vec![Notice::Status]
+        });
     }
 
     /// Closes the socket and drops every closure, timer and listener; nothing fires afterwards.
-    pub fn shutdown(&self) {
-        if let Ok(mut inner) = self.0.try_borrow_mut() {
-            inner.shut_down = true;
-            inner.closing_by_us = true;
-            inner.reconnect_timer = None;
-            inner.connect_timer = None;
-            inner.heartbeat = None;
-            inner.page_listeners = None;
-            inner.socket = None;
-            inner.frame_listeners.clear();
-            inner.status_listeners.clear();
+    /// Returns how many queued messages were never sent (0 if it was already shut down).
+    pub fn shutdown(&self) -> usize {
+        let unsent = match self.0.inner.try_borrow_mut() {
+            Ok(mut inner) if !inner.shut_down => {
+                inner.shut_down = true;
+                inner.closing_by_us = true;
+                inner.reconnect_timer = None;
+                inner.page_listeners = None;
+                inner.link = None;
+                inner.status.retry_at_ms = None;
+                inner.set_state(ConnectionState::Closed);
+                let unsent = inner.outbox.len();
+                inner.outbox.drain().for_each(drop);
+                inner.status.queued = 0;
+                unsent
+            }
+            _ => 0,
+        };
+        if let Ok(mut listeners) = self.0.listeners.try_borrow_mut() {
+            listeners.clear();
         }
+        unsent
     }
 
     /// Runs `f` with the state borrowed, then tells listeners outside the borrow, so a listener may
     /// call back into the connection (e.g. send on open) without a double borrow.
-    fn run(&self, f: impl FnOnce(&mut Inner, &Weak<RefCell<Inner>>) -> Vec<Notice>) {
+    fn run(&self, f: impl FnOnce(&mut Inner, &Weak<Engine>) -> Vec<Notice>) {
         run_on(&Rc::downgrade(&self.0), f);
     }
 }
 
-fn run_on(
-    weak: &Weak<RefCell<Inner>>,
-    f: impl FnOnce(&mut Inner, &Weak<RefCell<Inner>>) -> Vec<Notice>,
-) {
-    let Some(rc) = weak.upgrade() else { return };
-    let (notices, frames, statuses) = {
-        let Ok(mut inner) = rc.try_borrow_mut() else {
+fn run_on(weak: &Weak<Engine>, f: impl FnOnce(&mut Inner, &Weak<Engine>) -> Vec<Notice>) {
+    let Some(engine) = weak.upgrade() else { return };
+    let notices = {
+        let Ok(mut inner) = engine.inner.try_borrow_mut() else {
             return;
         };
         if inner.shut_down {
@@ -519,27 +807,59 @@ fn run_on(
         inner.status.queued = inner.outbox.len();
         inner.status.overflowed = inner.outbox.overflowed();
         inner.status.dropped = inner.outbox.dropped();
-        let frames: Vec<FrameListener> = inner
-            .frame_listeners
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        let statuses: Vec<StatusListener> = inner
-            .status_listeners
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        (notices, frames, statuses)
+        notices
     };
+    dispatch(&engine, weak, notices);
+}
+
+/// Tells the listeners what happened, outside the state borrow.
+fn dispatch(engine: &Engine, weak: &Weak<Engine>, notices: Vec<Notice>) {
     let mut status_changed = false;
     for notice in notices {
         match notice {
-            Notice::Frame(frame) => frames.iter().for_each(|l| l(&frame)),
             Notice::Status => status_changed = true,
+            Notice::Frame(frame) => {
+                for listener in snapshot(engine, |l| &l.frame) {
+                    listener(&frame);
+                }
+            }
+            Notice::Opened => {
+                if let Some(engine) = weak.upgrade() {
+                    let conn = Connection(engine);
+                    for listener in snapshot(&conn.0, |l| &l.open) {
+                        listener(&conn);
+                    }
+                }
+                // Now the queue, behind whatever the open listeners sent.
+                run_on(weak, |inner, _| {
+                    inner.flush();
+                    vec![Notice::Status]
+                });
+            }
+            Notice::Closed(info) => {
+                for listener in snapshot(engine, |l| &l.close) {
+                    listener(&info);
+                }
+            }
+            Notice::GaveUp(attempts) => {
+                for listener in snapshot(engine, |l| &l.give_up) {
+                    listener(attempts);
+                }
+            }
         }
     }
     if status_changed {
-        statuses.iter().for_each(|l| l());
+        for listener in snapshot(engine, |l| &l.status) {
+            listener();
+        }
+    }
+}
+
+/// The listeners of one kind, cloned out so one may subscribe or unsubscribe while being called.
+fn snapshot<L: Clone>(engine: &Engine, pick: impl Fn(&Listeners) -> &Vec<(u64, L)>) -> Vec<L> {
+    match engine.listeners.try_borrow() {
+        Ok(listeners) => pick(&listeners).iter().map(|(_, l)| l.clone()).collect(),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -557,26 +877,56 @@ impl Inner {
         }
     }
 
-    fn connect(&mut self, weak: &Weak<RefCell<Inner>>) -> Vec<Notice> {
+    /// Listens for wake-ups (once; they stay until we close or shut down).
+    fn watch_page(&mut self, weak: &Weak<Engine>) {
+        if self.page_listeners.is_some() {
+            return;
+        }
+        let weak = weak.clone();
+        self.page_listeners = PageListeners::new(move |wake| {
+            run_on(&weak, |inner, weak| inner.on_wake(weak, wake));
+        });
+    }
+
+    fn on_wake(&mut self, weak: &Weak<Engine>, wake: Wake) -> Vec<Notice> {
+        match self.status.state {
+            ConnectionState::Open => self.probe(weak),
+            ConnectionState::Reconnecting { .. }
+            | ConnectionState::GaveUp { .. }
+            | ConnectionState::Offline => {
+                self.log(format!("{}: retrying now", wake.describe()));
+                self.connect(weak)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Starts an attempt: resolves the URL (from the URL source, maybe asynchronously) and opens
+    /// a socket, all within the connect timeout.
+    fn connect(&mut self, weak: &Weak<Engine>) -> Vec<Notice> {
         self.reconnect_timer = None;
         self.status.retry_at_ms = None;
-        self.socket = None;
-        let url = match browser::page_origin()
-            .map_err(WsError::Create)
-            .and_then(|origin| {
-                resolve_endpoint(&self.status.endpoint, &origin, Scheme::WebSocket)
-                    .map_err(WsError::BadUrl)
-            }) {
-            Ok(url) => url,
-            Err(e) => return self.fail_permanently(e),
+        self.link = None;
+        self.next_link += 1;
+        let id = self.next_link;
+        let after_ms = self.options.connect_timeout_ms;
+        let timer = {
+            let weak = weak.clone();
+            Timeout::new(after_ms, move || {
+                run_on(&weak, |inner, weak| {
+                    inner.on_connect_timeout(weak, id, after_ms)
+                });
+            })
         };
-        self.status.url = url.clone();
-        let ws = match open_socket(&url, &self.options.protocols) {
-            Ok(ws) => ws,
-            Err(e) => return self.fail_permanently(e),
-        };
-        ws.set_binary_type(BinaryType::Arraybuffer);
-        self.socket = Some(attach(ws, weak));
+        self.link = Some(Link {
+            socket: None,
+            connect_timer: Some(timer),
+            heartbeat: None,
+            last_tick_ms: 0.0,
+            opened_at_ms: None,
+            last_ping: None,
+            id,
+        });
         self.set_state(ConnectionState::Connecting);
         let attempt = self.status.attempt;
         self.log(if attempt == 0 {
@@ -584,32 +934,83 @@ impl Inner {
         } else {
             format!("reconnect attempt {attempt}")
         });
-        let after_ms = self.options.connect_timeout_ms;
-        let weak = weak.clone();
-        self.connect_timer = Some(Timeout::new(after_ms, move || {
-            run_on(&weak, |inner, weak| {
-                inner.on_connect_timeout(weak, after_ms)
-            });
-        }));
+        match self.options.url.clone() {
+            None => {
+                let endpoint = self.status.endpoint.clone();
+                self.open_socket(weak, &endpoint);
+            }
+            Some(source) => {
+                let future = source.call();
+                let weak = weak.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let url = future.await;
+                    run_on(&weak, |inner, weak| inner.on_url(weak, id, url));
+                });
+            }
+        }
         vec![Notice::Status]
     }
 
+    fn on_url(&mut self, weak: &Weak<Engine>, id: u64, url: Result<String, String>) -> Vec<Notice> {
+        // A URL for an attempt that was replaced, timed out or closed meanwhile is ignored.
+        let current = self
+            .link
+            .as_ref()
+            .is_some_and(|l| l.id == id && l.socket.is_none());
+        if !current || self.status.state != ConnectionState::Connecting {
+            return Vec::new();
+        }
+        match url {
+            Ok(url) => {
+                self.open_socket(weak, &url);
+                vec![Notice::Status]
+            }
+            Err(e) => self.abandon(weak, WsError::UrlSource(e)),
+        }
+    }
+
+    fn open_socket(&mut self, weak: &Weak<Engine>, target: &str) {
+        let url = browser::page_origin()
+            .map_err(WsError::Create)
+            .and_then(|origin| {
+                resolve_endpoint(target, &origin, Scheme::WebSocket).map_err(WsError::BadUrl)
+            })
+            .and_then(|url| open_socket(&url, &self.options.protocols).map(|ws| (url, ws)));
+        match url {
+            Ok((url, ws)) => {
+                ws.set_binary_type(BinaryType::Arraybuffer);
+                self.status.url = url;
+                if let Some(link) = &mut self.link {
+                    link.socket = Some(attach(ws, weak));
+                }
+            }
+            Err(e) => {
+                self.fail_permanently(e);
+            }
+        }
+    }
+
     fn fail_permanently(&mut self, error: WsError) -> Vec<Notice> {
+        self.link = None;
         self.log(error.to_string());
         self.status.last_error = Some(error);
         self.set_state(ConnectionState::Closed);
         vec![Notice::Status]
     }
 
-    fn on_open(&mut self, weak: &Weak<RefCell<Inner>>) -> Vec<Notice> {
-        self.connect_timer = None;
+    fn on_open(&mut self, weak: &Weak<Engine>) -> Vec<Notice> {
         let now = browser::monotonic_ms();
-        self.opened_at_ms = Some(now);
+        let heartbeat_policy = self.options.heartbeat.clone();
+        let Some(link) = &mut self.link else {
+            return Vec::new();
+        };
+        link.connect_timer = None;
+        link.opened_at_ms = Some(now);
         self.status.last_error = None;
         self.set_state(ConnectionState::Open);
         self.log("open");
-        self.flush();
-        if let Some(policy) = self.options.heartbeat.clone() {
+        let mut notices = vec![Notice::Opened, Notice::Status];
+        if let Some(policy) = heartbeat_policy {
             let tick_ms = policy.interval_ms.min(policy.timeout_ms).clamp(100, 1_000);
             let weak_tick = weak.clone();
             let interval = Interval::new(tick_ms, move || {
@@ -620,32 +1021,36 @@ impl Inner {
             let mut liveness = Liveness::new(policy, now);
             // Measure the round trip at once, so the RTT is known from the first second.
             let first = liveness.probe(now);
-            self.heartbeat = Some((liveness, interval));
-            self.last_tick_ms = now;
-            self.apply_beat(weak, first);
-            let weak_probe = weak.clone();
-            self.page_listeners = PageListeners::new(move || {
-                run_on(&weak_probe, |inner, weak| inner.probe(weak));
-            });
+            if let Some(link) = &mut self.link {
+                link.heartbeat = Some((liveness, interval));
+                link.last_tick_ms = now;
+            }
+            notices.extend(self.apply_beat(weak, first));
         }
-        vec![Notice::Status]
+        notices
     }
 
     /// Sends the queue in order; on a failed send the unsent rest goes back to the front.
     fn flush(&mut self) {
-        let Some(socket) = &self.socket else { return };
+        let Some(socket) = self.link.as_ref().and_then(Link::socket_open) else {
+            return;
+        };
         let pending: Vec<Outgoing> = self.outbox.drain().collect();
         let mut rest = pending.into_iter();
         let mut sent = 0;
+        let mut failed = None;
         while let Some(frame) = rest.next() {
             if let Err(e) = send_frame(&socket.ws, &frame) {
                 let mut unsent = vec![frame];
                 unsent.extend(rest);
                 self.outbox.push_front_all(unsent);
-                self.status.last_error = Some(e);
+                failed = Some(e);
                 break;
             }
             sent += 1;
+        }
+        if let Some(e) = failed {
+            self.status.last_error = Some(e);
         }
         self.status.sent += sent;
         if sent > 0 {
@@ -654,8 +1059,9 @@ impl Inner {
     }
 
     fn send(&mut self, frame: Outgoing, policy: &SendPolicy) -> Result<Delivery, WsError> {
+        // Only an OPEN socket takes data: a CLOSING one accepts `send` and silently drops it.
         if self.status.state == ConnectionState::Open {
-            if let Some(socket) = &self.socket {
+            if let Some(socket) = self.link.as_ref().and_then(Link::socket_open) {
                 match send_frame(&socket.ws, &frame) {
                     Ok(()) => {
                         self.status.sent += 1;
@@ -680,20 +1086,34 @@ impl Inner {
 
     fn on_message(&mut self, event: MessageEvent) -> Vec<Notice> {
         let now = browser::monotonic_ms();
-        if let Some((liveness, _)) = &mut self.heartbeat {
+        self.status.received += 1;
+        let format = self.options.heartbeat.as_ref().map(|h| h.format.clone());
+        let Some(link) = &mut self.link else {
+            return Vec::new();
+        };
+        if let Some((liveness, _)) = &mut link.heartbeat {
             liveness.on_frame(now);
         }
-        self.status.received += 1;
         let data = event.data();
         let frame = if let Some(text) = data.as_string() {
-            if let Some(id) = pong_id(&text) {
-                if let Some((liveness, _)) = &mut self.heartbeat {
-                    if let Some(rtt) = liveness.on_pong(id, now) {
+            if let Some(format) = format {
+                if let Some(answer) = format.answer(&text, link.last_ping.as_deref()) {
+                    // Heartbeat traffic: proves the link, measures the RTT, goes nowhere else.
+                    let rtt = link
+                        .heartbeat
+                        .as_mut()
+                        .and_then(|(liveness, _)| liveness.on_answer(answer, now));
+                    if let Some(rtt) = rtt {
                         self.status.rtt_ms = Some(rtt);
                         return vec![Notice::Status];
                     }
+                    return Vec::new();
                 }
-                return Vec::new();
+            }
+            if let Some(greeting) = welcome(&text) {
+                // Engine-level: kept in the status, and still passed on to listeners.
+                self.status.welcome = Some(greeting);
+                return vec![Notice::Frame(Frame::Text(text)), Notice::Status];
             }
             Frame::Text(text)
         } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
@@ -710,58 +1130,95 @@ impl Inner {
 
     fn on_close(
         &mut self,
-        weak: &Weak<RefCell<Inner>>,
+        weak: &Weak<Engine>,
         code: u16,
         reason: String,
         was_clean: bool,
     ) -> Vec<Notice> {
-        self.socket = None;
-        self.connect_timer = None;
-        self.heartbeat = None;
-        self.page_listeners = None;
+        let opened_at = self.link.take().and_then(|link| link.opened_at_ms);
         let info = CloseInfo {
             code,
             reason,
             was_clean,
         };
         self.log(format!("closed {info}"));
-        self.status.last_close = Some(info);
-        let by_us = self.closing_by_us;
-        let retry = self.options.reconnect.is_some()
-            && self.options.close_policy.decide(code, by_us) == CloseDecision::Reconnect;
-        if retry {
-            self.schedule_reconnect(weak)
-        } else {
-            self.set_state(ConnectionState::Closed);
-            vec![Notice::Status]
+        self.status.last_close = Some(info.clone());
+        let closed = Notice::Closed(info);
+        let stable = self.note_open_time(opened_at);
+        if stable {
+            self.refreshes = 0;
         }
+        let decision = if self.options.reconnect.is_some() {
+            self.options
+                .close_policy
+                .decide_after(code, self.closing_by_us, self.refreshes)
+        } else {
+            CloseDecision::Stop
+        };
+        let mut notices = vec![closed];
+        match decision {
+            CloseDecision::Reconnect => notices.extend(self.schedule_reconnect(weak)),
+            CloseDecision::Refresh => {
+                self.refreshes += 1;
+                self.log(format!(
+                    "{}: getting a fresh URL and reconnecting now",
+                    describe_close_code(code)
+                ));
+                notices.extend(self.connect(weak));
+            }
+            CloseDecision::Stop => {
+                self.page_listeners = None;
+                self.set_state(ConnectionState::Closed);
+                notices.push(Notice::Status);
+            }
+        }
+        notices
     }
 
-    /// Replaces a socket we no longer trust (dead link, handshake timeout) without waiting for the
-    /// browser's close event, which can take minutes on a frozen link.
-    fn abandon(&mut self, weak: &Weak<RefCell<Inner>>, error: WsError) -> Vec<Notice> {
+    /// Replaces a socket we no longer trust (dead link, handshake timeout, no URL) without
+    /// waiting for the browser's close event, which can take minutes on a frozen link.
+    fn abandon(&mut self, weak: &Weak<Engine>, error: WsError) -> Vec<Notice> {
+        let opened_at = self.link.take().and_then(|link| link.opened_at_ms);
+        self.note_open_time(opened_at);
         self.log(error.to_string());
         self.status.last_error = Some(error);
-        self.socket = None;
-        self.connect_timer = None;
-        self.heartbeat = None;
-        self.page_listeners = None;
-        self.schedule_reconnect(weak)
+        let closed = Notice::Closed(CloseInfo {
+            code: 1006,
+            reason: "abandoned by the client".to_owned(),
+            was_clean: false,
+        });
+        let mut notices = vec![closed];
+        notices.extend(self.schedule_reconnect(weak));
+        notices
     }
 
-    fn schedule_reconnect(&mut self, weak: &Weak<RefCell<Inner>>) -> Vec<Notice> {
+    /// Updates the attempt counter for a link that was open since `opened_at`; true when it
+    /// stayed up long enough to count as stable.
+    fn note_open_time(&mut self, opened_at: Option<f64>) -> bool {
+        let (Some(opened), Some(policy)) = (opened_at, &self.options.reconnect) else {
+            return false;
+        };
+        let open_for = browser::monotonic_ms() - opened;
+        self.status.attempt = policy.attempts_after_open(self.status.attempt, open_for);
+        open_for >= f64::from(policy.stable_after_ms)
+    }
+
+    fn schedule_reconnect(&mut self, weak: &Weak<Engine>) -> Vec<Notice> {
         let Some(policy) = self.options.reconnect.clone() else {
             self.set_state(ConnectionState::Closed);
             return vec![Notice::Status];
         };
-        if let Some(opened) = self.opened_at_ms.take() {
-            let open_for = browser::monotonic_ms() - opened;
-            self.status.attempt = policy.attempts_after_open(self.status.attempt, open_for);
-        }
         if policy.should_give_up(self.status.attempt) {
             let attempts = self.status.attempt;
             self.log(format!("gave up after {attempts} attempts"));
             self.set_state(ConnectionState::GaveUp { attempts });
+            return vec![Notice::GaveUp(attempts), Notice::Status];
+        }
+        if !browser::is_online() {
+            // Attempts now would fail at once and only grow the backoff: wait for `online`.
+            self.status.retry_at_ms = None;
+            self.set_state(ConnectionState::Offline);
+            self.log("offline: waiting for the network");
             return vec![Notice::Status];
         }
         let delay = policy.delay_ms(self.status.attempt, js_sys::Math::random());
@@ -778,25 +1235,39 @@ impl Inner {
         ));
         let weak = weak.clone();
         self.reconnect_timer = Some(Timeout::new(delay, move || {
-            run_on(&weak, |inner, weak| inner.connect(weak));
+            run_on(&weak, |inner, weak| {
+                if browser::is_online() {
+                    inner.connect(weak)
+                } else {
+                    inner.reconnect_timer = None;
+                    inner.status.retry_at_ms = None;
+                    inner.set_state(ConnectionState::Offline);
+                    inner.log("offline: waiting for the network");
+                    vec![Notice::Status]
+                }
+            });
         }));
         vec![Notice::Status]
     }
 
-    fn on_connect_timeout(&mut self, weak: &Weak<RefCell<Inner>>, after_ms: u32) -> Vec<Notice> {
-        if self.status.state != ConnectionState::Connecting {
+    fn on_connect_timeout(&mut self, weak: &Weak<Engine>, id: u64, after_ms: u32) -> Vec<Notice> {
+        let current = self.link.as_ref().is_some_and(|l| l.id == id);
+        if !current || self.status.state != ConnectionState::Connecting {
             return Vec::new();
         }
         self.abandon(weak, WsError::ConnectTimeout { after_ms })
     }
 
-    fn on_heartbeat_tick(&mut self, weak: &Weak<RefCell<Inner>>, tick_ms: u32) -> Vec<Notice> {
+    fn on_heartbeat_tick(&mut self, weak: &Weak<Engine>, tick_ms: u32) -> Vec<Notice> {
         let now = browser::monotonic_ms();
+        let Some(link) = &mut self.link else {
+            return Vec::new();
+        };
         // A gap of several ticks means timers were frozen (the machine slept, or the tab was
         // throttled): check the link at once instead of trusting a socket that may be long dead.
-        let slept = now - self.last_tick_ms > f64::from(tick_ms) * 3.0;
-        self.last_tick_ms = now;
-        let Some((liveness, _)) = &mut self.heartbeat else {
+        let slept = now - link.last_tick_ms > f64::from(tick_ms) * 3.0;
+        link.last_tick_ms = now;
+        let Some((liveness, _)) = &mut link.heartbeat else {
             return Vec::new();
         };
         let beat = if slept {
@@ -807,23 +1278,29 @@ impl Inner {
         self.apply_beat(weak, beat)
     }
 
-    fn probe(&mut self, weak: &Weak<RefCell<Inner>>) -> Vec<Notice> {
+    fn probe(&mut self, weak: &Weak<Engine>) -> Vec<Notice> {
         let now = browser::monotonic_ms();
-        let Some((liveness, _)) = &mut self.heartbeat else {
+        let Some((liveness, _)) = self.link.as_mut().and_then(|l| l.heartbeat.as_mut()) else {
             return Vec::new();
         };
         let beat = liveness.probe(now);
         self.apply_beat(weak, beat)
     }
 
-    fn apply_beat(&mut self, weak: &Weak<RefCell<Inner>>, beat: Beat) -> Vec<Notice> {
+    fn apply_beat(&mut self, weak: &Weak<Engine>, beat: Beat) -> Vec<Notice> {
         match beat {
             Beat::Idle => Vec::new(),
             Beat::SendPing { id } => {
-                if let Some(socket) = &self.socket {
-                    let ping = ping_frame(id, browser::wall_clock_ms());
-                    // A failed ping is not an error of its own: the missing pong will be.
-                    let _ = socket.ws.send_with_str(&ping);
+                let Some(format) = self.options.heartbeat.as_ref().map(|h| &h.format) else {
+                    return Vec::new();
+                };
+                let ping = format.ping(id, browser::wall_clock_ms());
+                if let Some(link) = &mut self.link {
+                    if let Some(socket) = link.socket_open() {
+                        // A failed ping is not an error of its own: the missing answer will be.
+                        let _ = socket.ws.send_with_str(&ping);
+                    }
+                    link.last_ping = Some(ping);
                 }
                 Vec::new()
             }
@@ -834,20 +1311,23 @@ impl Inner {
     fn close_by_us(&mut self, code: u16, reason: &str) -> Vec<Notice> {
         self.closing_by_us = true;
         self.reconnect_timer = None;
-        self.connect_timer = None;
-        self.heartbeat = None;
         self.page_listeners = None;
         self.status.retry_at_ms = None;
-        match &self.socket {
-            Some(socket) if socket.ws.ready_state() <= WebSocket::OPEN => {
-                let _ = socket.ws.close_with_code_and_reason(code, reason);
-                self.set_state(ConnectionState::Closing);
-                self.log("closing");
-            }
-            _ => {
-                self.socket = None;
-                self.set_state(ConnectionState::Closed);
-            }
+        let closing = self.link.as_mut().and_then(|link| {
+            // The socket's close event still comes; nothing else of the link is needed.
+            link.connect_timer = None;
+            link.heartbeat = None;
+            link.socket
+                .as_ref()
+                .filter(|s| s.ws.ready_state() <= WebSocket::OPEN)
+                .map(|s| s.ws.close_with_code_and_reason(code, reason))
+        });
+        if closing.is_some() {
+            self.set_state(ConnectionState::Closing);
+            self.log("closing");
+        } else {
+            self.link = None;
+            self.set_state(ConnectionState::Closed);
         }
         vec![Notice::Status]
     }
@@ -874,7 +1354,7 @@ fn send_frame(ws: &WebSocket, frame: &Outgoing) -> Result<(), WsError> {
     .map_err(|e| WsError::Send(browser::describe_js_error(&e)))
 }
 
-fn attach(ws: WebSocket, weak: &Weak<RefCell<Inner>>) -> Socket {
+fn attach(ws: WebSocket, weak: &Weak<Engine>) -> Socket {
     let w = weak.clone();
     let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
         run_on(&w, |inner, weak| inner.on_open(weak));

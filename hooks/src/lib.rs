@@ -16,6 +16,17 @@
 //!
 //! Pure decisions live in [`core`] (plain Rust, unit-tested natively); the hooks are wiring.
 //! Nothing here panics on network input, logs per message, or leaks a closure.
+//!
+//! Decoding, one way everywhere: a struct per message type, routed by its `type` with
+//! [`use_on`] or `UseMessageHandlersHandle::dispatch_to` (what the pages and the generated pages
+//! do; the smallest bundle). [`use_typed_websocket`] takes a tagged enum instead, at a few KB per
+//! enum. Engine-level frames (`welcome`, pongs) are the engine's: the latest `welcome` is in
+//! `ConnectionStatus::welcome`, and they never count as unhandled.
+//!
+//! What happens, in order, on open, message, close, reconnect, give-up, URL change and unmount is
+//! the "Lifecycle" section of [`connection`]. Every WebSocket-backed handle has the same verbs:
+//! `state()`, `status()`, `open()`, `close()`, `retry_now()`, `connection()`; every hook's
+//! options are a struct whose fields document their defaults.
 
 #![warn(missing_docs)]
 

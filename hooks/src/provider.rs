@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gloo_timers::callback::Timeout;
 use yew::prelude::*;
 
 use crate::connection::{Connection, LogEntry, WebSocketOptions};
@@ -54,37 +55,59 @@ impl ConnectionRow {
 
 type RowSource = Rc<dyn Fn() -> ConnectionRow>;
 
+/// One shared connection and who uses it.
+struct Shared {
+    endpoint: String,
+    conn: Connection,
+    users: usize,
+    /// Set when the last user left: the connection shuts down when it fires, unless a new user
+    /// leases it first (see [`ConnectionRegistry::acquire`]).
+    release: Option<Timeout>,
+}
+
 // Decision: sorted `Vec`s, not `BTreeMap`s — an app has a handful of connections, and each
 // distinct `BTreeMap<K, V>` costs the wasm bundle several KB of monomorphised tree code.
 #[derive(Default)]
 struct Registry {
-    /// Shared connections and their user counts, sorted by endpoint.
-    shared: Vec<(String, Connection, usize)>,
+    /// Shared connections, sorted by endpoint.
+    shared: Vec<Shared>,
     /// Panel row sources by id, in registration (= id) order.
     sources: Vec<(u64, RowSource)>,
     next_source: u64,
 }
 
 impl Registry {
-    /// The shared entry for `endpoint`, inserted in endpoint order with `new` if missing.
-    fn entry(
-        &mut self,
-        endpoint: &str,
-        new: impl FnOnce() -> Connection,
-    ) -> &mut (String, Connection, usize) {
+    fn find(&self, endpoint: &str) -> Result<usize, usize> {
+        self.shared
+            .binary_search_by(|s| s.endpoint.as_str().cmp(endpoint))
+    }
+
+    /// The live shared entry for `endpoint`, inserted in endpoint order with `new` if missing
+    /// (or if the one there was shut down).
+    fn entry(&mut self, endpoint: &str, new: impl FnOnce() -> Connection) -> &mut Shared {
         let at = match self.find(endpoint) {
-            Ok(at) => at,
+            Ok(at) if !self.shared[at].conn.is_shut_down() => at,
+            Ok(at) => {
+                self.shared[at] = Shared::new(endpoint, new());
+                at
+            }
             Err(at) => {
-                self.shared.insert(at, (endpoint.to_owned(), new(), 0));
+                self.shared.insert(at, Shared::new(endpoint, new()));
                 at
             }
         };
         &mut self.shared[at]
     }
+}
 
-    fn find(&self, endpoint: &str) -> Result<usize, usize> {
-        self.shared
-            .binary_search_by(|(e, _, _)| e.as_str().cmp(endpoint))
+impl Shared {
+    fn new(endpoint: &str, conn: Connection) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            conn,
+            users: 0,
+            release: None,
+        }
     }
 }
 
@@ -103,25 +126,41 @@ impl ConnectionRegistry {
     /// first user's options win).
     pub fn connection(&self, endpoint: &str, options: WebSocketOptions) -> Connection {
         let mut registry = self.0.borrow_mut();
-        let entry = registry.entry(endpoint, || Connection::new(endpoint, options));
-        entry.1.clone()
+        registry
+            .entry(endpoint, || Connection::new(endpoint, options))
+            .conn
+            .clone()
     }
 
-    /// Counts a user of `conn`; the first one connects it. The lease releases on drop.
+    /// Counts a user of `conn`'s endpoint; the first one connects it. The lease releases on drop.
+    ///
+    /// A component takes its connection while rendering and leases it in an effect; in between,
+    /// the previous page's lease may end (a route change between two pages on one endpoint). The
+    /// last lease therefore does not shut the connection down at once but at the end of the
+    /// current task, and a lease taken before then keeps it. Should `conn` be shut down anyway,
+    /// the lease is on a live connection for the same endpoint: [`Lease::connection`] is the one
+    /// to use.
     pub fn acquire(&self, conn: &Connection) -> Lease {
         let endpoint = conn.status().endpoint.clone();
-        let first = {
+        let (leased, first) = {
             let mut registry = self.0.borrow_mut();
-            let entry = registry.entry(&endpoint, || conn.clone());
-            entry.2 += 1;
-            entry.2 == 1
+            let entry = registry.entry(&endpoint, || {
+                if conn.is_shut_down() {
+                    Connection::new(&endpoint, conn.options())
+                } else {
+                    conn.clone()
+                }
+            });
+            entry.release = None;
+            entry.users += 1;
+            (entry.conn.clone(), entry.users == 1)
         };
         if first {
-            conn.start();
+            leased.start();
         }
         Lease {
             registry: Some(self.clone()),
-            conn: conn.clone(),
+            conn: leased,
             endpoint,
         }
     }
@@ -146,8 +185,8 @@ impl ConnectionRegistry {
                 registry
                     .shared
                     .iter()
-                    .filter(|(_, _, users)| *users > 0)
-                    .map(|(_, c, _)| c.clone())
+                    .filter(|s| s.users > 0)
+                    .map(|s| s.conn.clone())
                     .collect(),
                 registry.sources.iter().map(|(_, s)| s.clone()).collect(),
             )
@@ -165,8 +204,61 @@ impl ConnectionRegistry {
             .borrow()
             .shared
             .iter()
-            .filter(|(_, _, users)| *users > 0)
+            .filter(|s| s.users > 0)
             .count()
+    }
+
+    /// Ends a lease on `conn`; the last one schedules the release.
+    fn release(&self, endpoint: &str, conn: &Connection) {
+        let Ok(mut registry) = self.0.try_borrow_mut() else {
+            conn.shutdown();
+            return;
+        };
+        let Ok(at) = registry.find(endpoint) else {
+            // Not (or no longer) shared: this lease was its only user.
+            drop(registry);
+            conn.shutdown();
+            return;
+        };
+        let entry = &mut registry.shared[at];
+        if entry.conn != *conn {
+            drop(registry);
+            conn.shutdown();
+            return;
+        }
+        entry.users = entry.users.saturating_sub(1);
+        if entry.users == 0 {
+            let weak = Rc::downgrade(&self.0);
+            let endpoint = endpoint.to_owned();
+            entry.release = Some(Timeout::new(0, move || {
+                let Some(registry) = weak.upgrade() else {
+                    return;
+                };
+                let released = {
+                    let Ok(mut registry) = registry.try_borrow_mut() else {
+                        return;
+                    };
+                    match registry.find(&endpoint) {
+                        Ok(at) if registry.shared[at].users == 0 => {
+                            Some(registry.shared.remove(at).conn)
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(conn) = released {
+                    let unsent = conn.shutdown();
+                    if unsent > 0 {
+                        // Nobody is left to show it to: say it where a developer will look.
+                        web_sys::console::warn_1(
+                            &format!(
+                                "{unsent} queued message(s) for {endpoint} were not sent: no component uses the connection any more"
+                            )
+                            .into(),
+                        );
+                    }
+                }
+            }));
+        }
     }
 }
 
@@ -188,30 +280,34 @@ impl Lease {
             endpoint,
         }
     }
+
+    /// The connection this lease holds (for a shared one, the live connection of its endpoint).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Ends the lease now; for a private connection, returns how many queued messages were
+    /// never sent (shared connections are released at the end of the task: 0 here).
+    pub fn release(mut self) -> usize {
+        self.end()
+    }
+
+    fn end(&mut self) -> usize {
+        match self.registry.take() {
+            None => self.conn.shutdown(),
+            Some(registry) => {
+                registry.release(&self.endpoint, &self.conn);
+                0
+            }
+        }
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let last = match &self.registry {
-            None => true,
-            Some(registry) => {
-                let mut registry = registry.0.borrow_mut();
-                let found = registry.find(&self.endpoint).ok();
-                let remaining = match found.map(|at| &mut registry.shared[at]) {
-                    Some(entry) if entry.1 == self.conn => {
-                        entry.2 = entry.2.saturating_sub(1);
-                        Some(entry.2)
-                    }
-                    // Not (or no longer) the shared one: this lease is its only user.
-                    _ => None,
-                };
-                if let (Some(0), Some(at)) = (remaining, found) {
-                    registry.shared.remove(at);
-                }
-                remaining.is_none_or(|users| users == 0)
-            }
-        };
-        if last {
+        if self.registry.is_some() {
+            self.end();
+        } else if !self.conn.is_shut_down() {
             self.conn.shutdown();
         }
     }
@@ -289,7 +385,10 @@ pub fn use_connection_registry() -> Option<ConnectionRegistry> {
 /// A connection to `endpoint` for the calling component: shared through a [`RealtimeProvider`]
 /// when there is one, private otherwise; connected on mount, released on unmount.
 ///
-/// Options are read when the connection is created; change the endpoint to start over.
+/// A different `endpoint` or different `options` on a later render is a different connection:
+/// the old one is released and the new one starts fresh. Messages still queued on a private old
+/// connection are reported on the new one (`WsError::Abandoned` in its status and log). Under a
+/// provider the first user's options win for a shared endpoint.
 ///
 /// # Example
 /// ```
@@ -312,22 +411,45 @@ pub fn use_connection_registry() -> Option<ConnectionRegistry> {
 #[hook]
 pub fn use_connection(endpoint: &str, options: WebSocketOptions) -> Connection {
     let registry = use_connection_registry();
+    let update = use_force_update();
+    // (endpoint, options, connection): replaced when either input changes, or when the
+    // connection was shut down before this component leased it.
+    let slot = use_mut_ref(|| None::<(String, WebSocketOptions, Connection)>);
     let conn = {
-        let registry = registry.clone();
-        use_memo(endpoint.to_owned(), move |endpoint| match &registry {
-            Some(registry) => registry.connection(endpoint, options),
-            None => Connection::new(endpoint, options),
+        let mut slot = slot.borrow_mut();
+        let current = slot.as_ref().and_then(|(e, o, c)| {
+            (e == endpoint && *o == options && !c.is_shut_down()).then(|| c.clone())
+        });
+        current.unwrap_or_else(|| {
+            let conn = match &registry {
+                Some(registry) => registry.connection(endpoint, options.clone()),
+                None => Connection::new(endpoint, options.clone()),
+            };
+            *slot = Some((endpoint.to_owned(), options, conn.clone()));
+            conn
         })
     };
-    {
-        let conn = (*conn).clone();
-        use_effect_with(conn.clone(), move |_| {
-            let lease = match &registry {
-                Some(registry) => registry.acquire(&conn),
-                None => Lease::private(conn),
-            };
-            move || drop(lease)
-        });
-    }
-    (*conn).clone()
+    // Unsent messages of the connection this component just let go of.
+    let abandoned = use_mut_ref(|| None::<(usize, String)>);
+    use_effect_with(conn.clone(), move |conn| {
+        let lease = match &registry {
+            Some(registry) => registry.acquire(conn),
+            None => Lease::private(conn.clone()),
+        };
+        if let Some((unsent, endpoint)) = abandoned.borrow_mut().take() {
+            lease.connection().report_abandoned(unsent, &endpoint);
+        }
+        if lease.connection() != conn {
+            // Ours was shut down before we leased it: render again with the live one.
+            update.force_update();
+        }
+        let endpoint = conn.status().endpoint.clone();
+        move || {
+            let unsent = lease.release();
+            if unsent > 0 {
+                *abandoned.borrow_mut() = Some((unsent, endpoint));
+            }
+        }
+    });
+    conn
 }

@@ -89,6 +89,12 @@ pub enum SseState {
     },
     /// Closed by [`UseEventSourceHandle::close`] or unmount.
     Closed,
+    /// The hook gave up after `max_attempts` recreations ([`UseEventSourceHandle::open`] starts
+    /// again).
+    GaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+    },
 }
 
 impl SseState {
@@ -100,6 +106,7 @@ impl SseState {
             Self::Retrying => "retrying",
             Self::Reconnecting { .. } => "reconnecting",
             Self::Closed => "closed",
+            Self::GaveUp { .. } => "gave up",
         }
     }
 }
@@ -275,6 +282,14 @@ impl Inner {
         }
         self.stream = None;
         self.error = Some(SseError::Failed);
+        if self.options.reconnect.should_give_up(self.attempt) {
+            self.state = SseState::GaveUp {
+                attempts: self.attempt,
+            };
+            self.retry_at_ms = None;
+            self.log(format!("failed; gave up after {} attempts", self.attempt));
+            return;
+        }
         let delay = self
             .options
             .reconnect
@@ -292,8 +307,16 @@ impl Inner {
         ));
         let weak = weak.clone();
         self.timer = Some(Timeout::new(delay, move || {
-            update(&weak, |inner, weak| inner.connect(weak))
+            update(&weak, |inner, weak| inner.connect(weak));
         }));
+    }
+
+    fn close(&mut self, _: &Weak<RefCell<Inner>>) {
+        self.timer = None;
+        self.stream = None;
+        self.retry_at_ms = None;
+        self.state = SseState::Closed;
+        self.log("closed by the client");
     }
 
     fn row(&self) -> ConnectionRow {
@@ -312,15 +335,18 @@ impl Inner {
     }
 }
 
-/// Runs `f` on the stream's state, then asks for a re-render outside the borrow.
-fn update(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner, &Weak<RefCell<Inner>>)) {
-    let Some(rc) = weak.upgrade() else { return };
+/// Runs `f` on the stream's state, then asks for a re-render outside the borrow. False when the
+/// state was borrowed elsewhere and `f` did not run.
+fn update(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner, &Weak<RefCell<Inner>>)) -> bool {
+    let Some(rc) = weak.upgrade() else {
+        return true;
+    };
     let on_change = {
         let Ok(mut inner) = rc.try_borrow_mut() else {
-            return;
+            return false;
         };
         if inner.closed {
-            return;
+            return true;
         }
         f(&mut inner, weak);
         inner.on_change.clone()
@@ -328,6 +354,7 @@ fn update(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner, &Weak<RefCell<
     if let Some(on_change) = on_change {
         on_change();
     }
+    true
 }
 
 /// State and verbs of an SSE stream; cheap to clone.
@@ -368,19 +395,40 @@ impl UseEventSourceHandle {
         self.inner.borrow().error.clone()
     }
 
-    /// Closes the stream and stops retrying.
+    /// Closes the stream and stops retrying; the component redraws with the closed state.
+    ///
+    /// Safe while a borrow of [`UseEventSourceHandle::events`] is alive (a click handler inside
+    /// a render's iteration): the close then happens right after the current task.
     pub fn close(&self) {
-        let mut inner = self.inner.borrow_mut();
-        inner.timer = None;
-        inner.stream = None;
-        inner.state = SseState::Closed;
-        inner.log("closed by the client");
+        let weak = Rc::downgrade(&self.inner);
+        if !update(&weak, Inner::close) {
+            wasm_bindgen_futures::spawn_local(async move {
+                update(&weak, Inner::close);
+            });
+        }
     }
 
-    /// Opens the stream again (resuming from the last event id).
+    /// Recreates the stream now instead of waiting for the backoff (also after giving up); the
+    /// attempt counter is kept. An open or connecting stream is left alone.
+    pub fn retry_now(&self) {
+        let weak = Rc::downgrade(&self.inner);
+        update(&weak, |inner, weak| {
+            if matches!(
+                inner.state,
+                SseState::Reconnecting { .. } | SseState::GaveUp { .. } | SseState::Closed
+            ) {
+                inner.connect(weak);
+            }
+        });
+    }
+
+    /// Opens the stream again (resuming from the last event id), also after `close` or giving up.
     pub fn open(&self) {
         let weak = Rc::downgrade(&self.inner);
-        update(&weak, |inner, weak| inner.connect(weak));
+        update(&weak, |inner, weak| {
+            inner.attempt = 0;
+            inner.connect(weak)
+        });
     }
 }
 
@@ -403,7 +451,8 @@ pub fn use_event_source(url: &str) -> UseEventSourceHandle {
     use_event_source_with_options(url, EventSourceOptions::default())
 }
 
-/// An SSE stream with options: named events, credentials, resume parameter, history size.
+/// An SSE stream with options: named events, credentials, resume parameter, history size. A
+/// different `url` or different options start a fresh stream with fresh state.
 ///
 /// # Example
 /// ```
@@ -431,11 +480,12 @@ pub fn use_event_source_with_options(
 ) -> UseEventSourceHandle {
     let registry = use_connection_registry();
     let redraw = use_redraw();
-    let inner = use_memo(url.to_owned(), move |endpoint| {
+    // A new URL or new options: a new stream with fresh state (events, last id, attempts).
+    let inner = use_memo((url.to_owned(), options), move |(endpoint, options)| {
         Rc::new(RefCell::new(Inner {
             endpoint: endpoint.clone(),
             events: History::new(options.history),
-            options,
+            options: options.clone(),
             state: SseState::Connecting,
             error: None,
             last_event_id: None,
@@ -450,8 +500,12 @@ pub fn use_event_source_with_options(
     });
     let inner: Rc<RefCell<Inner>> = (*inner).clone();
     {
-        let inner = inner.clone();
-        use_effect_with(Rc::as_ptr(&inner) as usize, move |_| {
+        let handle = UseEventSourceHandle {
+            inner: inner.clone(),
+        };
+        // Keyed on the handle (compared by `Rc`, kept alive by the key), not on an address.
+        use_effect_with(handle, move |handle| {
+            let inner = handle.inner.clone();
             inner.borrow_mut().on_change = Some(Rc::new(move || redraw.request()));
             let weak = Rc::downgrade(&inner);
             update(&weak, |inner, weak| inner.connect(weak));

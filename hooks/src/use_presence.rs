@@ -80,6 +80,14 @@ struct State {
     last_error: Option<DecodeError>,
 }
 
+impl State {
+    /// Forgets who is here and who we are (the link is gone); error counts stay.
+    fn clear_board(&mut self) {
+        self.map.clear();
+        self.me = None;
+    }
+}
+
 /// Presence state and verbs; cheap to clone.
 #[derive(Clone)]
 pub struct UsePresenceHandle {
@@ -145,6 +153,26 @@ impl UsePresenceHandle {
     pub fn is_connected(&self) -> bool {
         self.status.state == ConnectionState::Open
     }
+
+    /// Where the connection was at the last render.
+    pub fn state(&self) -> ConnectionState {
+        self.status.state.clone()
+    }
+
+    /// Opens the connection (after `close`, giving up, or in manual mode).
+    pub fn open(&self) {
+        self.conn.open();
+    }
+
+    /// Closes with 1000 and stops reconnecting; the board empties.
+    pub fn close(&self) {
+        self.conn.close();
+    }
+
+    /// The underlying connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 /// Presence on `url` with the default options.
@@ -167,7 +195,9 @@ pub fn use_presence(url: &str) -> UsePresenceHandle {
     use_presence_with_options(url, PresenceOptions::default())
 }
 
-/// Presence with options (TTL, cursor rate, connection).
+/// Presence with options (TTL, cursor rate, connection). A different `url` or different options
+/// start a fresh connection with an empty board; a lost link empties the board until the next
+/// welcome and snapshot, so this user's old id never comes back as someone else.
 ///
 /// # Example
 /// ```
@@ -192,11 +222,14 @@ pub fn use_presence(url: &str) -> UsePresenceHandle {
 #[hook]
 pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePresenceHandle {
     let conn = use_connection(url, options.connection);
-    let state = use_mut_ref(|| State {
-        map: PresenceMap::new(f64::from(options.ttl_ms)),
-        me: None,
-        errors: 0,
-        last_error: None,
+    // A new connection (URL or options changed) starts with an empty board.
+    let state: Rc<RefCell<State>> = use_memo((conn.clone(), options.ttl_ms), |(_, ttl_ms)| {
+        RefCell::new(State {
+            map: PresenceMap::new(f64::from(*ttl_ms)),
+            me: None,
+            errors: 0,
+            last_error: None,
+        })
     });
     let cursor = use_throttled_send(
         &conn,
@@ -218,6 +251,12 @@ pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePres
                 let redraw = redraw.clone();
                 conn.on_status(move || redraw.request())
             };
+            // Disconnected, the board is unknown: the next welcome brings a new id and a full
+            // snapshot. Kept, our old id would come back as someone else (a ghost of ourselves).
+            let on_close = {
+                let state = state.clone();
+                conn.on_close(move |_| state.borrow_mut().clear_board())
+            };
             // Expire users nobody refreshed; re-render only when someone disappeared.
             let expiry = Interval::new(1_000, move || {
                 let removed = state.borrow_mut().map.expire(browser::monotonic_ms());
@@ -225,7 +264,7 @@ pub fn use_presence_with_options(url: &str, options: PresenceOptions) -> UsePres
                     redraw.request();
                 }
             });
-            move || drop((on_frame, on_status, expiry))
+            move || drop((on_frame, on_status, on_close, expiry))
         });
     }
     let status = Rc::new(conn.status().clone());
@@ -337,5 +376,39 @@ mod tests {
         let last = s.last_error.expect("an error");
         assert_eq!(last.error, "`presence:snapshot` without `users`");
         assert_eq!(last.raw, r#"{"type":"presence:snapshot"}"#);
+    }
+
+    #[test]
+    fn item_10d_a_lost_link_forgets_the_board_so_our_old_id_cannot_come_back_as_a_ghost() {
+        let mut s = state();
+        apply_frame(
+            &mut s,
+            &text(r#"{"type":"welcome","userId":"u1","name":"Ada"}"#),
+            0.0,
+        );
+        apply_frame(
+            &mut s,
+            &text(
+                r#"{"type":"presence:snapshot","users":[{"userId":"u1","name":"Ada","lastSeen":1},{"userId":"u2","name":"Bob","lastSeen":1}]}"#,
+            ),
+            0.0,
+        );
+        s.clear_board();
+        apply_frame(
+            &mut s,
+            &text(r#"{"type":"welcome","userId":"u3","name":"Ada"}"#),
+            10.0,
+        );
+        // The server's update about our old self, sent before it saw us leave.
+        apply_frame(
+            &mut s,
+            &text(
+                r#"{"type":"presence:update","userId":"u2","name":"Bob","cursor":null,"lastSeen":2}"#,
+            ),
+            10.0,
+        );
+        let others: Vec<_> = s.map.others().iter().map(|p| p.user_id.clone()).collect();
+        assert_eq!(others, ["u2"], "no ghost of u1");
+        assert_eq!(s.me.as_deref(), Some("u3"));
     }
 }

@@ -115,9 +115,10 @@ pub fn use_throttled_send(
 ) -> ThrottledSender {
     let sender = {
         let conn = conn.clone();
-        use_memo((conn.clone(), interval_ms), move |_| {
-            ThrottledSender::new(conn, interval_ms, policy)
-        })
+        use_memo(
+            (conn.clone(), interval_ms, policy),
+            move |(_, _, policy)| ThrottledSender::new(conn, interval_ms, policy.clone()),
+        )
     };
     let sender: ThrottledSender = (*sender).clone();
     {

@@ -1,8 +1,13 @@
 //! `use_typed_websocket`: the seed's typed messages. Frames decode into your `serde` enum; a frame
 //! that does not decode becomes a [`DecodeError`] carrying the raw text, never a panic.
+//!
+//! The pages decode the other way — one struct per message type, routed by `type` with
+//! [`crate::use_on`] / `dispatch_to` (see [`crate::use_message_handlers`]) — because serde's
+//! internally tagged enums buffer every frame into a generic tree first and cost the bundle
+//! several KB each. Use this hook when one enum reads better than a handler per type and a few KB
+//! do not matter; then mind `rename_all_fields` (example below).
 
 use std::cell::{Ref, RefCell};
-use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
@@ -10,90 +15,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yew::prelude::*;
 
-use crate::connection::{Connection, ConnectionState, ConnectionStatus, Delivery, Frame, WsError};
+use crate::connection::{Connection, ConnectionState, ConnectionStatus, Delivery, WsError};
+pub use crate::core::decode::{decode_frame, decode_object, truncate, DecodeError};
 use crate::core::history::History;
-use crate::core::is_json_object;
 use crate::core::outbox::SendPolicy;
 use crate::provider::use_connection;
 use crate::redraw::use_redraw;
 use crate::use_websocket::UseWebSocketOptions;
-
-/// A received frame that is not a valid message of the expected type.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DecodeError {
-    /// What was wrong (serde's message, or "binary frame").
-    pub error: String,
-    /// The frame as received (text frames only; truncated to 2 KiB for display).
-    pub raw: String,
-    /// The frame's length in bytes.
-    pub len: usize,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} bytes)", self.error, self.len)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-impl DecodeError {
-    /// `frame` was refused because of `error` (cut to 300 bytes; the raw text to 2 KiB).
-    pub fn new(frame: &Frame, error: &str) -> Self {
-        match frame {
-            Frame::Text(text) => Self {
-                // serde quotes the offending value in full: a 1 MB frame must not become a
-                // 1 MB message.
-                error: truncate(error, 300),
-                raw: truncate(text, 2048),
-                len: text.len(),
-            },
-            Frame::Binary(bytes) => Self {
-                error: truncate(error, 300),
-                raw: String::new(),
-                len: bytes.len(),
-            },
-        }
-    }
-}
-
-/// Decodes one frame as `In`: the pure part of the typed hook, usable anywhere.
-pub fn decode_frame<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeError> {
-    match frame {
-        Frame::Text(text) => {
-            serde_json::from_str(text).map_err(|e| DecodeError::new(frame, &e.to_string()))
-        }
-        Frame::Binary(_) => Err(DecodeError::new(
-            frame,
-            "binary frame where a text message was expected",
-        )),
-    }
-}
-
-/// Like [`decode_frame`], but only a JSON object is accepted at the top level.
-///
-/// serde's derive for a struct also accepts an array of its fields in order; for a protocol of
-/// `type`-tagged objects, `["presence:leave","u2"]` must be an error, not a leave.
-pub fn decode_object<In: DeserializeOwned>(frame: &Frame) -> Result<In, DecodeError> {
-    match frame {
-        Frame::Text(text) if !is_json_object(text) => {
-            Err(DecodeError::new(frame, "expected a JSON object"))
-        }
-        _ => decode_frame(frame),
-    }
-}
-
-/// `text` cut to at most `max` bytes (on a character boundary), with `…` when cut.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
 
 /// State and verbs of a typed WebSocket; cheap to clone.
 pub struct UseTypedWebSocketHandle<In, Out> {
@@ -162,6 +90,16 @@ impl<In, Out: Serialize> UseTypedWebSocketHandle<In, Out> {
         self.conn.retry_now();
     }
 
+    /// Opens the connection (after `close`, giving up, or in manual mode).
+    pub fn open(&self) {
+        self.conn.open();
+    }
+
+    /// Closes with 1000 and stops reconnecting.
+    pub fn close(&self) {
+        self.conn.close();
+    }
+
     /// The underlying connection.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -176,13 +114,15 @@ impl<In, Out: Serialize> UseTypedWebSocketHandle<In, Out> {
 /// use serde::{Deserialize, Serialize};
 /// use yew::prelude::*;
 ///
+/// // `rename_all` names the variants (`join`); `rename_all_fields` the fields (`userId`): a
+/// // tagged enum needs both for the camelCase protocol.
 /// #[derive(Serialize)]
-/// #[serde(tag = "type", rename_all = "camelCase")]
+/// #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 /// enum ClientMessage { Join { room: String } }
 ///
 /// #[derive(Deserialize, Clone, PartialEq)]
-/// #[serde(tag = "type", rename_all = "camelCase")]
-/// enum ServerMessage { Joined { room: String, users: Vec<String> } }
+/// #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+/// enum ServerMessage { Joined { room: String, users: Vec<String> }, UserJoined { room: String, user_id: String } }
 ///
 /// #[component]
 /// fn Rooms() -> Html {
@@ -196,6 +136,7 @@ impl<In, Out: Serialize> UseTypedWebSocketHandle<In, Out> {
 ///             <button onclick={join}>{ "Join" }</button>
 ///             { for ws.messages().iter().map(|m| match m {
 ///                 ServerMessage::Joined { room, users } => html! { <p>{ format!("{room}: {}", users.len()) }</p> },
+///                 ServerMessage::UserJoined { room, user_id } => html! { <p>{ format!("{user_id} joined {room}") }</p> },
 ///             }) }
 ///             { for ws.errors().iter().map(|e| html! { <p class="error">{ e.to_string() }</p> }) }
 ///         </>
@@ -211,7 +152,8 @@ where
     use_typed_websocket_with_options(url, UseWebSocketOptions::default())
 }
 
-/// A typed WebSocket with options (history bounds the decoded messages).
+/// A typed WebSocket with options (history bounds the decoded messages). A different `url` or
+/// different options start a fresh connection with empty message and error lists.
 ///
 /// # Example
 /// ```
@@ -244,8 +186,13 @@ where
     Out: Serialize + 'static,
 {
     let conn = use_connection(url, options.connection);
-    let messages = use_mut_ref(|| History::new(options.history));
-    let errors = use_mut_ref(|| History::new(50));
+    // A new connection (URL or options changed) starts with empty lists.
+    let messages: Rc<RefCell<History<In>>> =
+        use_memo((conn.clone(), options.history), |(_, history)| {
+            RefCell::new(History::new(*history))
+        });
+    let errors: Rc<RefCell<History<DecodeError>>> =
+        use_memo(conn.clone(), |_| RefCell::new(History::new(50)));
     let redraw = use_redraw();
     {
         let (messages, errors) = (messages.clone(), errors.clone());
@@ -269,49 +216,5 @@ where
         messages,
         errors,
         _out: PhantomData,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde::Deserialize;
-
-    #[derive(Deserialize, Debug, PartialEq)]
-    #[serde(tag = "type", rename_all = "camelCase")]
-    enum ServerMessage {
-        Error { message: String },
-    }
-
-    #[test]
-    fn malformed_unknown_and_binary_frames_become_typed_errors_with_the_raw_text() {
-        let bad = decode_frame::<ServerMessage>(&Frame::Text("{not json".into())).unwrap_err();
-        assert_eq!(bad.raw, "{not json");
-        let unknown = decode_frame::<ServerMessage>(&Frame::Text(r#"{"type":"mystery"}"#.into()))
-            .unwrap_err();
-        assert!(unknown.error.contains("mystery"), "{}", unknown.error);
-        let binary = decode_frame::<ServerMessage>(&Frame::Binary(vec![1, 2, 3])).unwrap_err();
-        assert_eq!(binary.len, 3);
-        let ok =
-            decode_frame::<ServerMessage>(&Frame::Text(r#"{"type":"error","message":"x"}"#.into()));
-        assert_eq!(
-            ok,
-            Ok(ServerMessage::Error {
-                message: "x".into()
-            })
-        );
-    }
-
-    #[test]
-    fn a_huge_frame_keeps_its_length_but_not_its_whole_text() {
-        let huge = format!("\"{}é\"", "x".repeat(1 << 20));
-        let error = decode_frame::<ServerMessage>(&Frame::Text(huge.clone())).unwrap_err();
-        assert_eq!(error.len, huge.len());
-        assert!(error.raw.len() <= 2048 + '…'.len_utf8());
-        assert!(
-            error.error.len() <= 300 + '…'.len_utf8(),
-            "{} bytes of error text",
-            error.error.len()
-        );
     }
 }

@@ -35,6 +35,9 @@ impl Default for UseWebSocketOptions {
 }
 
 /// State and verbs of a WebSocket; cheap to clone. Reading the history borrows it, no copy.
+///
+/// Every WebSocket-backed handle speaks the same verbs: `state()`, `status()`, `open()`,
+/// `close()`, `retry_now()`, `connection()`.
 #[derive(Clone)]
 pub struct UseWebSocketHandle {
     conn: Connection,
@@ -153,7 +156,9 @@ pub fn use_websocket(url: &str) -> UseWebSocketHandle {
 }
 
 /// A WebSocket to `url`: connects on mount, closes on unmount, re-renders at most once per
-/// animation frame however many frames arrive.
+/// animation frame however many frames arrive. A different `url` or different options start a
+/// fresh connection with an empty history (what was queued on the old one is reported in the new
+/// one's status).
 ///
 /// # Example
 /// ```
@@ -178,7 +183,11 @@ pub fn use_websocket(url: &str) -> UseWebSocketHandle {
 #[hook]
 pub fn use_websocket_with_options(url: &str, options: UseWebSocketOptions) -> UseWebSocketHandle {
     let conn = use_connection(url, options.connection);
-    let messages = use_mut_ref(|| History::new(options.history));
+    // A new connection (URL or options changed) starts with an empty history.
+    let messages: Rc<RefCell<History<Frame>>> =
+        use_memo((conn.clone(), options.history), |(_, history)| {
+            RefCell::new(History::new(*history))
+        });
     let redraw = use_redraw();
     {
         let messages = messages.clone();

@@ -13,61 +13,13 @@ use realtime_hooks::core::outbox::SendPolicy;
 use realtime_hooks::use_typed_websocket::decode_frame;
 use realtime_hooks::{use_websocket, Connection, ConnectionState, Frame, WebSocketOptions};
 use serde::Deserialize;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use yew::prelude::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn server() -> &'static str {
-    match option_env!("REALTIME_TEST_SERVER") {
-        Some(url) => url,
-        None => {
-            panic!("REALTIME_TEST_SERVER is not set: run these tests with scripts/browser-tests.sh")
-        }
-    }
-}
-
-fn ws_url(path: &str) -> String {
-    format!("{}{path}", server().replacen("http", "ws", 1))
-}
-
-/// A fresh `<div>` appended to the test page's body, to mount a component into.
-fn new_root() -> web_sys::Element {
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("document");
-    let root = document.create_element("div").expect("div");
-    document
-        .body()
-        .expect("body")
-        .append_child(&root)
-        .expect("append");
-    root
-}
-
-/// Polls `check` every 20 ms for up to `limit`; panics naming what it waited for.
-async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let mut waited = Duration::ZERO;
-    while !check() {
-        assert!(waited < limit, "waited {limit:?} for {what}");
-        sleep(Duration::from_millis(20)).await;
-        waited += Duration::from_millis(20);
-    }
-}
-
-fn collect(
-    conn: &Connection,
-) -> (
-    Rc<RefCell<Vec<Frame>>>,
-    realtime_hooks::connection::ListenerGuard,
-) {
-    let frames = Rc::new(RefCell::new(Vec::new()));
-    let sink = frames.clone();
-    let guard = conn.on_frame(move |f| sink.borrow_mut().push(f.clone()));
-    (frames, guard)
-}
+mod common;
+use common::*;
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -87,24 +39,6 @@ fn chat_texts(frames: &[Frame]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-async fn post_json(path: &str, body: &str) {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&body.into());
-    let headers = web_sys::Headers::new().expect("headers");
-    headers
-        .set("content-type", "application/json")
-        .expect("header");
-    init.set_headers(&headers);
-    let window = web_sys::window().expect("window");
-    let response =
-        JsFuture::from(window.fetch_with_str_and_init(&format!("{}{path}", server()), &init))
-            .await
-            .expect("fetch");
-    let response: web_sys::Response = response.dyn_into().expect("response");
-    assert!(response.ok(), "POST {path} answered {}", response.status());
 }
 
 #[wasm_bindgen_test]
@@ -254,8 +188,17 @@ async fn an_unreachable_server_is_retried_with_backoff() {
     conn.shutdown();
     assert_eq!(
         conn.status().state,
-        status.state,
-        "shutdown freezes the state: nothing fires afterwards"
+        ConnectionState::Closed,
+        "shut down is closed"
+    );
+    // The scheduled retry must not fire: nothing of a shut-down connection runs.
+    let wait = status.retry_at_ms.unwrap_or_default() - js_sys::Date::now() + 300.0;
+    sleep(Duration::from_millis(wait.clamp(0.0, 2_000.0) as u64)).await;
+    assert_eq!(conn.status().state, ConnectionState::Closed, "still closed");
+    assert_eq!(
+        conn.status().attempt,
+        status.attempt,
+        "no attempt after shutdown"
     );
 }
 
@@ -443,49 +386,78 @@ async fn a_burst_of_10000_frames_loses_none_keeps_history_bounded_and_renders_co
     app.destroy();
 }
 
-async fn open_connections() -> u64 {
-    let window = web_sys::window().expect("window");
-    let response = JsFuture::from(window.fetch_with_str(&format!("{}/healthz", server())))
-        .await
-        .expect("fetch");
-    let response: web_sys::Response = response.dyn_into().expect("response");
-    let json = JsFuture::from(response.json().expect("json"))
-        .await
-        .expect("body");
-    js_sys::Reflect::get(&json, &"connections".into())
-        .ok()
-        .and_then(|v| v.as_f64())
-        .unwrap_or(-1.0) as u64
-}
-
-async fn wait_for_connections(expected: u64, limit: Duration) {
-    let mut waited = Duration::ZERO;
-    loop {
-        let open = open_connections().await;
-        if open == expected {
-            return;
-        }
-        assert!(
-            waited < limit,
-            "waited {limit:?} for {expected} open connections on the server, saw {open}"
-        );
-        sleep(Duration::from_millis(50)).await;
-        waited += Duration::from_millis(50);
-    }
-}
-
 #[component]
 fn MountProbe() -> Html {
     let ws = use_websocket(&ws_url("/ws/chat"));
     html! { <p>{ ws.state().label() }</p> }
 }
 
+/// Every hook that owns a socket, a stream or a timer, in one component.
+#[component]
+fn LifeProbe() -> Html {
+    let ws = use_websocket(&ws_url("/ws/chat"));
+    let presence = realtime_hooks::use_presence(&ws_url("/ws/presence"));
+    let sse = realtime_hooks::use_event_source(&format!("{}/sse/notifications", server()));
+    let cursor = realtime_hooks::use_throttled_send(ws.connection(), 50, SendPolicy::Keep);
+    let _ = cursor.send(&serde_json::json!({ "type": "ping" }));
+    let _ = cursor.send(&serde_json::json!({ "type": "ping" }));
+    html! { <p>{ ws.state().label() }{ presence.users().len() }{ sse.state().label() }</p> }
+}
+
+/// Counts the page's live timers: `setTimeout`s not yet fired or cleared and `setInterval`s not
+/// cleared, created after this call (gloo-timers calls the global functions at call time).
+fn track_timers() {
+    js_sys::Function::new_no_args(
+        r#"
+        if (!globalThis.__liveTimers) {
+          const live = new Set();
+          globalThis.__liveTimers = live;
+          const [st, ct, si, ci] = [setTimeout, clearTimeout, setInterval, clearInterval];
+          globalThis.setTimeout = function (f, ms, ...rest) {
+            const id = st.call(globalThis, function (...args) {
+              live.delete('t' + id);
+              if (typeof f === 'function') return f.apply(this, args);
+            }, ms, ...rest);
+            live.add('t' + id);
+            return id;
+          };
+          globalThis.clearTimeout = function (id) { live.delete('t' + id); return ct.call(globalThis, id); };
+          globalThis.setInterval = function (f, ms, ...rest) {
+            const id = si.call(globalThis, f, ms, ...rest);
+            live.add('i' + id);
+            return id;
+          };
+          globalThis.clearInterval = function (id) { live.delete('i' + id); return ci.call(globalThis, id); };
+        }
+        globalThis.__liveTimers.clear();
+        "#,
+    )
+    .call0(&wasm_bindgen::JsValue::NULL)
+    .expect("timer tracking installs");
+}
+
+fn live_timers() -> Vec<String> {
+    let live = js_sys::Function::new_no_args("return [...(globalThis.__liveTimers ?? [])];")
+        .call0(&wasm_bindgen::JsValue::NULL)
+        .expect("timer list");
+    js_sys::Array::from(&live)
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect()
+}
+
 #[wasm_bindgen_test]
-async fn mount_unmount_500_times_leaves_no_open_connection_and_nothing_reconnects() {
+async fn mount_unmount_500_times_leaves_no_open_connection_no_live_timer_and_nothing_reconnects() {
     wait_for_connections(0, Duration::from_secs(5)).await;
+    track_timers();
+    // The tracker sees gloo's timers (else the final check could not fail).
+    let probe = gloo_timers::callback::Interval::new(60_000, || {});
+    assert_eq!(live_timers().len(), 1, "the tracker counts a gloo Interval");
+    drop(probe);
+    assert_eq!(live_timers().len(), 0, "and its end");
     let root = new_root();
     for cycle in 0..500 {
-        let app = yew::Renderer::<MountProbe>::with_root(root.clone()).render();
+        let app = yew::Renderer::<LifeProbe>::with_root(root.clone()).render();
         // Let some cycles reach the server and some not: both must clean up.
         sleep(Duration::from_millis(if cycle % 10 == 0 { 30 } else { 1 })).await;
         app.destroy();
@@ -497,6 +469,11 @@ async fn mount_unmount_500_times_leaves_no_open_connection_and_nothing_reconnect
         open_connections().await,
         0,
         "a connection came back after every hook unmounted"
+    );
+    assert_eq!(
+        live_timers(),
+        Vec::<String>::new(),
+        "timers still live after every hook unmounted"
     );
 }
 

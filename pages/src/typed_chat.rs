@@ -4,10 +4,9 @@
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
+use realtime_hooks::core::outbox::SendPolicy;
 use realtime_hooks::core::presence::color_for;
-use realtime_hooks::use_message_handlers::{Subscription, UseMessageHandlersHandle};
 use realtime_hooks::{use_message_handlers, DecodeError};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -290,17 +289,6 @@ fn unreadable_line(count: u64, error: &str) -> String {
     }
 }
 
-/// Subscribes the reducer to messages of `kind`, decoded as `T` and wrapped by `action`.
-fn route<T: DeserializeOwned + 'static>(
-    ws: &UseMessageHandlersHandle,
-    state: &UseReducerHandle<RoomState>,
-    kind: &str,
-    action: fn(T) -> RoomAction,
-) -> Subscription {
-    let dispatcher = state.dispatcher();
-    ws.on(kind, move |message: T| dispatcher.dispatch(action(message)))
-}
-
 const ROOMS: [&str; 3] = ["general", "random", "help"];
 
 /// The typed chat page: room picker, members, messages, typing indicator, inline server errors.
@@ -311,19 +299,38 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
     {
         // One handler per message type, each decoding its own type and feeding the reducer (a
         // dispatcher never goes stale). Frames that do not fit are counted by the hook.
-        let (ws, state) = (ws.clone(), state.clone());
-        use_effect_with((), move |_| {
+        let state = state.dispatcher();
+        use_effect_with(ws.clone(), move |ws| {
             let subscriptions = [
-                route(&ws, &state, "welcome", RoomAction::Welcome),
-                route(&ws, &state, "joined", RoomAction::Joined),
-                route(&ws, &state, "user:joined", RoomAction::UserJoined),
-                route(&ws, &state, "user:left", RoomAction::UserLeft),
-                route(&ws, &state, "left", RoomAction::UserLeft),
-                route(&ws, &state, "message", RoomAction::Message),
-                route(&ws, &state, "typing", RoomAction::Typing),
-                route(&ws, &state, "error", RoomAction::ServerError),
+                ws.dispatch_to("welcome", &state, RoomAction::Welcome),
+                ws.dispatch_to("joined", &state, RoomAction::Joined),
+                ws.dispatch_to("user:joined", &state, RoomAction::UserJoined),
+                ws.dispatch_to("user:left", &state, RoomAction::UserLeft),
+                ws.dispatch_to("left", &state, RoomAction::UserLeft),
+                ws.dispatch_to("message", &state, RoomAction::Message),
+                ws.dispatch_to("typing", &state, RoomAction::Typing),
+                ws.dispatch_to("error", &state, RoomAction::ServerError),
             ];
             move || drop(subscriptions)
+        });
+    }
+    {
+        // The server forgets room membership with the connection (a restart, a lost link): on
+        // every reconnect, rejoin the room shown before anything queued is flushed, so queued
+        // and later messages reach the room instead of coming back `not_in_room`.
+        let room_now = use_mut_ref(|| None::<String>);
+        room_now.borrow_mut().clone_from(&state.room);
+        use_effect_with(ws.clone(), move |ws| {
+            let rejoin = ws.connection().on_open(move |conn| {
+                let Some(room) = room_now.borrow().clone() else {
+                    return;
+                };
+                if let Ok(join) = serde_json::to_string(&ClientMessage::Join { room }) {
+                    // A refusal (full queue) shows in the status badge.
+                    let _ = conn.send_text_with(join, &SendPolicy::Keep);
+                }
+            });
+            move || drop(rejoin)
         });
     }
     let typing_timer = use_mut_ref(|| None::<Timeout>);
@@ -502,7 +509,7 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
 mod tests {
     use super::*;
 
-    fn server<T: DeserializeOwned>(
+    fn server<T: serde::de::DeserializeOwned>(
         state: Rc<RoomState>,
         action: fn(T) -> RoomAction,
         json: &str,

@@ -4,6 +4,8 @@
 //! server was busy (1013) — so the default is to reconnect. Only codes that mean "you will get
 //! the same answer again" stop the loop: 1003 (unsupported data) and 1008 (policy violation, e.g.
 //! the rate limit in `docs/protocol.md`). Reconnecting after those would just hammer the server.
+//! Codes that mean "your credentials are stale" (4001, "token expired") ask for a refresh: the
+//! connection fetches a new URL (token) and reconnects at once, without counting a failure.
 
 /// The outcome of [`ClosePolicy::decide`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +14,8 @@ pub enum CloseDecision {
     Reconnect,
     /// Stay closed until the app explicitly reconnects.
     Stop,
+    /// The credentials were refused: get a fresh URL (token) and reconnect now, uncounted.
+    Refresh,
 }
 
 /// Which close codes end the reconnect loop.
@@ -22,6 +26,14 @@ pub struct ClosePolicy {
     /// Whether a clean 1000 close initiated by the server still reconnects. Default `true`:
     /// servers commonly close cleanly on deploys, and a live view should come back by itself.
     pub reconnect_after_clean_server_close: bool,
+    /// Close codes that mean "credentials refused or expired": reconnect at once with a freshly
+    /// resolved URL (see `WebSocketOptions::url`), not counted as a failed attempt. Default
+    /// `[4001]`, the dev server's "token expired".
+    pub refresh_codes: Vec<u16>,
+    /// How many refreshes in a row (without a link that stayed up) are allowed before a refresh
+    /// code counts as an ordinary failure with backoff, so a server that refuses every token is
+    /// not hammered. Default 3.
+    pub max_refreshes: u32,
 }
 
 impl Default for ClosePolicy {
@@ -29,6 +41,8 @@ impl Default for ClosePolicy {
         Self {
             stop_codes: vec![1003, 1008],
             reconnect_after_clean_server_close: true,
+            refresh_codes: vec![4001],
+            max_refreshes: 3,
         }
     }
 }
@@ -43,7 +57,19 @@ impl ClosePolicy {
         if code == 1000 && !self.reconnect_after_clean_server_close {
             return CloseDecision::Stop;
         }
+        if self.refresh_codes.contains(&code) {
+            return CloseDecision::Refresh;
+        }
         CloseDecision::Reconnect
+    }
+
+    /// Like [`ClosePolicy::decide`], after `refreshes` refreshes in a row: past
+    /// [`ClosePolicy::max_refreshes`] a refresh code is an ordinary (counted) reconnect.
+    pub fn decide_after(&self, code: u16, closed_by_us: bool, refreshes: u32) -> CloseDecision {
+        match self.decide(code, closed_by_us) {
+            CloseDecision::Refresh if refreshes >= self.max_refreshes => CloseDecision::Reconnect,
+            decision => decision,
+        }
     }
 }
 
@@ -59,6 +85,7 @@ pub fn describe_close_code(code: u16) -> &'static str {
         1009 => "message too big",
         1011 => "server error",
         1013 => "server busy, try again later",
+        4001 => "credentials expired",
         _ => "connection closed",
     }
 }
@@ -71,7 +98,7 @@ mod tests {
     #[test]
     fn transient_server_closes_reconnect() {
         let p = ClosePolicy::default();
-        for code in [1000, 1001, 1006, 1009, 1011, 1013, 4000] {
+        for code in [1000, 1001, 1006, 1009, 1011, 1013, 4000, 4002] {
             assert_eq!(
                 p.decide(code, false),
                 CloseDecision::Reconnect,
@@ -105,6 +132,17 @@ mod tests {
         };
         assert_eq!(p.decide(4001, false), CloseDecision::Stop);
         assert_eq!(p.decide(1008, false), CloseDecision::Reconnect);
+    }
+
+    #[test]
+    fn item_08_an_expired_token_refreshes_at_once_but_not_forever() {
+        let p = ClosePolicy::default();
+        assert_eq!(p.decide(4001, false), CloseDecision::Refresh);
+        assert_eq!(p.decide(4001, true), CloseDecision::Stop);
+        assert_eq!(p.decide_after(4001, false, 2), CloseDecision::Refresh);
+        assert_eq!(p.decide_after(4001, false, 3), CloseDecision::Reconnect);
+        assert_eq!(p.decide_after(1006, false, 0), CloseDecision::Reconnect);
+        assert_eq!(describe_close_code(4001), "credentials expired");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! |---|---|
 //! | [`backoff`] | how long to wait before the next reconnect attempt, and when to give up |
 //! | [`close_policy`] | whether a close code means "reconnect" or "stop", and how to describe it |
+//! | [`decode`] | turning a received frame into a typed message, or a typed error with the raw text |
+//! | [`handlers`] | routing typed messages to per-`type` handlers, counting what nobody handled |
 //! | [`decimal`] | showing seconds, milliseconds and percentages without the std float formatter |
 //! | [`outbox`] | what happens to messages sent while the socket is not open |
 //! | [`throttle`] | leading + trailing throttling of frequent sends (cursor moves) |
@@ -20,6 +22,8 @@
 pub mod backoff;
 pub mod close_policy;
 pub mod decimal;
+pub mod decode;
+pub mod handlers;
 pub mod heartbeat;
 pub mod history;
 pub mod outbox;
@@ -27,15 +31,11 @@ pub mod presence;
 pub mod throttle;
 pub mod url;
 
-/// Whether `text` starts (after whitespace) like a JSON object; a cheap check before decoding
-/// into a struct, whose serde derive would also accept an array of its fields in order.
-pub fn is_json_object(text: &str) -> bool {
-    text.trim_start().starts_with('{')
-}
-
 pub use backoff::{Jitter, ReconnectPolicy};
 pub use close_policy::{describe_close_code, CloseDecision, ClosePolicy};
 pub use decimal::Fixed;
+pub use decode::{decode_frame, decode_object, is_json_object, truncate, DecodeError, Frame};
+pub use handlers::{Handlers, Subscription};
 pub use heartbeat::{Beat, HeartbeatPolicy, Liveness};
 pub use history::History;
 pub use outbox::{Outbox, OutboxError, Queued, SendPolicy};

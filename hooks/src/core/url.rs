@@ -229,9 +229,139 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A WebSocket endpoint for an app's config, checked when the app compiles: `/path`, `ws://host…`
+/// or `wss://host…`, without whitespace or control characters (every such value resolves, see
+/// [`resolve_endpoint`]). Used in a `const`, a bad value is a build error naming the rule.
+///
+/// # Example
+/// ```
+/// use realtime_hooks::core::url::ws_endpoint;
+/// const CHAT: &str = ws_endpoint("/ws/chat");
+/// const FEED: &str = ws_endpoint("wss://rt.example.com/feed");
+/// assert_eq!(CHAT, "/ws/chat");
+/// # let _ = FEED;
+/// ```
+pub const fn ws_endpoint(url: &'static str) -> &'static str {
+    assert!(
+        is_ws_endpoint(url),
+        "a WebSocket endpoint is /path, ws://host/path or wss://host/path (no spaces)"
+    );
+    url
+}
+
+/// A Server-Sent Events endpoint for an app's config, checked when the app compiles: `/path`,
+/// `http://host…` or `https://host…`, without whitespace or control characters.
+pub const fn sse_endpoint(url: &'static str) -> &'static str {
+    assert!(
+        is_http_endpoint(url),
+        "an SSE endpoint is /path, http://host/path or https://host/path (no spaces)"
+    );
+    url
+}
+
+/// Whether [`ws_endpoint`] accepts `url`.
+pub const fn is_ws_endpoint(url: &str) -> bool {
+    clean(url) && (is_path(url) || absolute(url, "ws://") || absolute(url, "wss://"))
+}
+
+/// Whether [`sse_endpoint`] accepts `url`.
+pub const fn is_http_endpoint(url: &str) -> bool {
+    clean(url) && (is_path(url) || absolute(url, "http://") || absolute(url, "https://"))
+}
+
+/// `/path`, not `//host` (which would be scheme-relative).
+const fn is_path(url: &str) -> bool {
+    let b = url.as_bytes();
+    !b.is_empty() && b[0] == b'/' && !(b.len() > 1 && b[1] == b'/')
+}
+
+/// `url` starts with `scheme` (lower case, as the resolver wants it) and a host follows.
+const fn absolute(url: &str, scheme: &str) -> bool {
+    let (u, s) = (url.as_bytes(), scheme.as_bytes());
+    if u.len() <= s.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < s.len() {
+        if u[i] != s[i] {
+            return false;
+        }
+        i += 1;
+    }
+    u[s.len()] != b'/'
+}
+
+/// No whitespace or control characters.
+const fn clean(url: &str) -> bool {
+    let b = url.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] <= b' ' || b[i] == 0x7f {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compile_time_endpoint_checks_accept_only_what_resolves() {
+        let samples = [
+            "/ws/chat",
+            "ws://localhost:8081/ws",
+            "WSS://example.com/x",
+            "http://h/sse",
+            "https://h/sse",
+            "//evil.example/ws",
+            "ws:/x",
+            "ws://",
+            "ws:///x",
+            "/a b",
+            "chat",
+            "",
+            "/sse?token=1",
+            "wss://h:8443/rt/chat",
+        ];
+        for origin in ["http://localhost:8080", "https://app.example.com"] {
+            for url in samples {
+                let resolves = |scheme, prefixes: [&str; 2]| {
+                    resolve_endpoint(url, origin, scheme)
+                        .is_ok_and(|u| prefixes.iter().any(|p| u.starts_with(p)))
+                };
+                if is_ws_endpoint(url) {
+                    assert!(
+                        resolves(Scheme::WebSocket, ["ws://", "wss://"]),
+                        "{url:?} on {origin}"
+                    );
+                }
+                if is_http_endpoint(url) {
+                    assert!(
+                        resolves(Scheme::Http, ["http://", "https://"]),
+                        "{url:?} on {origin}"
+                    );
+                }
+            }
+        }
+        for good in ["/ws/chat", "ws://localhost:8081/ws", "wss://example.com/x"] {
+            assert!(is_ws_endpoint(good), "{good}");
+        }
+        for bad in [
+            "http://h/ws",
+            "//evil.example/ws",
+            "ws://",
+            "/a b",
+            "chat",
+            "",
+            "WSS://h/x",
+        ] {
+            assert!(!is_ws_endpoint(bad), "{bad}");
+        }
+        assert!(is_http_endpoint("/sse/notifications") && !is_http_endpoint("ws://h/x"));
+    }
     use proptest::prelude::*;
 
     const ORIGIN: &str = "https://app.example:8443";

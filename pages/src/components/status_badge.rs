@@ -54,6 +54,7 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
         ConnectionState::GaveUp { attempts } => {
             ("bad", format!("Offline (gave up after {attempts})"))
         }
+        ConnectionState::Offline => ("wait", "No network: waiting".to_owned()),
         ConnectionState::Closing | ConnectionState::Closed | ConnectionState::Idle => {
             ("bad", "Offline".to_owned())
         }
