@@ -14,11 +14,14 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "clippy (wasm32): app, hooks, pages, browser tests"
 cargo clippy --offline --target wasm32-unknown-unknown "${wasm_packages[@]}" --lib --bins -- -D warnings
-cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser -- -D warnings
+cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser --test lifecycle -- -D warnings
 # Each page is a cargo feature of the app shell: every page alone, and none (the blank shell),
-# must build warning-free too.
+# must build warning-free too. The pages are the `[features]` entries that turn on `any-page`
+# (src/pages.rs is the registry; a unit test keeps the two lists equal).
 app_package=${wasm_packages[${#wasm_packages[@]}-1]}
-for pages in chat typed-chat notifications cursors ""; do
+mapfile -t page_features < <(sed -n '/^\[features\]/,/^\[/p' Cargo.toml | sed -n 's/^\([a-z0-9_-]*\) *= *\[.*"any-page".*/\1/p')
+[ ${#page_features[@]} -gt 0 ] || log "no page features in Cargo.toml: checking the blank shell only"
+for pages in "${page_features[@]}" ""; do
   log "clippy (wasm32): app shell with pages [${pages:-none}]"
   cargo clippy --offline --target wasm32-unknown-unknown -p "$app_package" --bins --tests \
     --no-default-features ${pages:+--features "$pages"} -- -D warnings

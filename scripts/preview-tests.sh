@@ -2,11 +2,15 @@
 # The preview, proven the way people use it (template repo only; never copied into apps):
 #   1. README command 1, `scripts/demo.sh`, started as a user starts it;
 #   2. an app made with `cargo generate --git <a git repository of this template>`, named
-#      acme-board, started with that app's own `scripts/dev.sh` (its own target/, as a team has it).
+#      acme-board, extended with `cargo xtask new-page poll --endpoint` (no hand edit), checked
+#      with its own `scripts/check.sh` (fmt, clippy for every page, native tests, release build),
+#      and started with its own `scripts/dev.sh` (its own target/, as a team has it).
 # Each serves with `trunk serve`; e2e/preview/preview.test.mjs then watches the printed URL in
 # headless Chromium: one page load in 20 s, chat both ways, a notification and a cursor through
 # Trunk's proxies within 2 s each, and an edit of a page's source that reloads the page exactly
-# once. Figures: target/artifacts/preview/{demo,acme-board}.json; logs: target/logs/preview-*.log.
+# once; on acme-board, two users post to each other on the generated /poll page. Figures:
+# target/artifacts/preview/{demo,acme-board,acme-board-new-page,generator}.json; logs:
+# target/logs/preview-*.log.
 #
 #   scripts/preview-tests.sh [demo] [acme-board]     both when none is named
 set -euo pipefail
@@ -40,7 +44,7 @@ preview() {
     sleep 1
   done
   log "$label: serving $url after $((SECONDS - waited)) s; watching it in Chromium"
-  PREVIEW_URL=$url PREVIEW_APP=$app PREVIEW_LABEL=$label PREVIEW_NAME=$name \
+  PREVIEW_URL=$url PREVIEW_APP=$app PREVIEW_LABEL=$label PREVIEW_NAME=$name PREVIEW_NEW_PAGE=${NEW_PAGE:-} \
     node --test --test-concurrency=1 e2e/preview/preview.test.mjs || rc=$?
   kill -TERM -- "-$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -72,6 +76,25 @@ git -C "$work/template.git" -c user.name=preview -c user.email=preview@localhost
 log "acme-board: cargo generate --git file://$work/template.git"
 cargo generate --git "file://$work/template.git" --name acme-board --destination "$work" --silent \
   >"$root/target/logs/preview-generate.log" 2>&1 || { tail -20 "$root/target/logs/preview-generate.log" >&2; die "cargo generate --git failed"; }
-# As a team runs it: no shared build cache, the app's own target/.
-preview acme-board "$work/acme-board" acme-board env -u CARGO_TARGET_DIR "$work/acme-board/scripts/dev.sh" || failed=1
+# Extending it as a team would: one command adds a page and its endpoint, then the app's own
+# checks must pass with no hand edit. As a team runs it: no shared build cache, the app's own target/.
+app="$work/acme-board"
+log "acme-board: cargo xtask new-page poll --endpoint"
+started=$SECONDS
+(cd "$app" && env -u CARGO_TARGET_DIR cargo xtask new-page poll --endpoint) \
+  >"$root/target/logs/preview-xtask.log" 2>&1 || { cat "$root/target/logs/preview-xtask.log" >&2; die "cargo xtask new-page failed"; }
+generated=$((SECONDS - started))
+sed 's/^/  /' "$root/target/logs/preview-xtask.log" >&2
+log "acme-board: its own scripts/check.sh with the new page"
+(cd "$app" && env -u CARGO_TARGET_DIR scripts/check.sh) >"$root/target/logs/preview-check.log" 2>&1 \
+  || { tail -40 "$root/target/logs/preview-check.log" >&2; die "acme-board's scripts/check.sh failed after new-page"; }
+checked=$((SECONDS - started))
+python3 - "$root/target/logs/preview-xtask.log" "$generated" "$checked" >target/artifacts/preview/generator.json <<'PY'
+import json, sys
+lines = [l.strip() for l in open(sys.argv[1]) if l.strip().startswith(("created", "edited"))]
+print(json.dumps({"command": "cargo xtask new-page poll --endpoint", "files": lines,
+                  "generate_s": int(sys.argv[2]), "generate_and_check_s": int(sys.argv[3])}, indent=2))
+PY
+log "acme-board: new-page took ${generated} s (a first build of xtask included); with the app's checks ${checked} s"
+NEW_PAGE="/poll:Poll" preview acme-board "$app" acme-board env -u CARGO_TARGET_DIR "$app/scripts/dev.sh" || failed=1
 exit $failed

@@ -45,8 +45,8 @@ wb_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); prin
 cargo_tool wasm-bindgen wasm-bindgen-cli "$wb_version"
 
 # Debian packages: the browser for the browser tests; redis-server and nginx for the
-# dev server's scale-out tests (server/tests/redis.rs starts its own on free loopback ports;
-# the packages' own services are not used). All three only matter with the dev server.
+# dev server's scale-out tests (its Redis tests start their own on free loopback ports; the
+# packages' own services are not used). All three only matter with the dev server.
 apt_missing=()
 if [ -d "$root/server" ]; then
   if [ -n "${CHROME:-}" ] && [ -n "${CHROMEDRIVER:-}" ]; then

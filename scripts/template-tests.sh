@@ -66,6 +66,8 @@ check_app() { # DIR STEPS: STEPS is how many steps the app's scripts/test.sh mus
     || die "$app: the workflow does not run scripts/test.sh"
   [ ! -e "$app/template" ] || die "$app: template/ was left behind"
   [ ! -e "$app/cargo-generate.toml" ] || die "$app: cargo-generate.toml was left behind"
+  # No loose ends: every path a file of the app mentions exists in the app.
+  python3 "$root/scripts/references.py" "$app" || die "$app: the files above mention paths the app does not have"
   # The app is the team's own: its name, not the template's, in the title and the server's name;
   # and no file but the README's line of origin speaks of a template.
   local name; name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$app/Cargo.toml" | head -1)
@@ -113,8 +115,8 @@ generate acme_rt2 -d chat_ws_url=ws://127.0.0.1:9001/chat -d typed_chat_ws_url=w
   -d dev_server=false
 app="$out/acme-rt2"
 [ -d "$app" ] || app="$out/acme_rt2"
-grep -q 'chat: "ws://127.0.0.1:9001/chat"' "$app/src/config.rs" || die "chat URL not in src/config.rs"
-grep -q 'notifications: "https://rt.example.com:8443/events"' "$app/src/config.rs" || die "SSE URL not in config"
+grep -qF 'CHAT: &str = ws("ws://127.0.0.1:9001/chat")' "$app/src/config.rs" || die "chat URL not in src/config.rs"
+grep -qF 'NOTIFICATIONS: &str = sse("https://rt.example.com:8443/events")' "$app/src/config.rs" || die "SSE URL not in config"
 [ ! -e "$app/server" ] || die "dev_server=false must drop server/"
 grep -q '"server"' "$app/Cargo.toml" && die "dev_server=false must drop server from the workspace"
 grep -q '^\[\[proxy\]\]' "$app/Trunk.toml" && die "dev_server=false must drop the Trunk proxies"

@@ -14,61 +14,80 @@ use realtime_hooks::RealtimeProvider;
 use realtime_pages::ConnectionPanel;
 use yew::prelude::*;
 
-#[cfg(feature = "any-page")]
-use crate::config::ENDPOINTS;
+/// Declares the app's pages (used once, in `src/pages.rs`): each entry becomes a [`Route`]
+/// variant, a nav entry, a URL, a feature gate and an arm of the page switch.
+///
+/// An entry: `Variant { path: "/x", label: "Nav label", feature: "cargo-feature", view: expr }`
+/// (`feature` is optional: a page without one is always built in). `view` is the page's `Html`,
+/// evaluated only when its page is built in.
+macro_rules! pages {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident { path: $path:literal, label: $label:literal, $(feature: $feature:literal,)? view: $view:expr $(,)? }
+    ),* $(,)?) => {
+        /// The app's pages, one URL each (declared in `src/pages.rs`).
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        pub enum Route {
+            $( $(#[$doc])* $variant, )*
+            /// Anything else (its own URL is `/404`).
+            NotFound,
+        }
 
-/// The app's pages, one URL each.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Route {
-    /// Broadcast chat (`use_websocket`: reconnect, send queue, heartbeat) at `/`.
-    Chat,
-    /// Rooms with typed messages and per-type handlers, at `/typed-chat`.
-    TypedChat,
-    /// Live notifications over Server-Sent Events, at `/notifications`.
-    Notifications,
-    /// Collaborative cursors (presence + throttled sends), at `/cursors`.
-    Cursors,
-    /// Anything else (its own URL is `/404`).
-    NotFound,
+        impl Route {
+            /// Every page, in nav order.
+            pub const PAGES: &'static [Route] = &[$(Self::$variant),*];
+
+            /// The cargo features of the pages, in nav order (pages without one are left out).
+            pub const FEATURES: &'static [&'static str] = &[$($($feature,)?)*];
+
+            /// Whether this page is built in (its cargo feature is on); always true for `NotFound`.
+            pub fn enabled(self) -> bool {
+                match self {
+                    $( Self::$variant => cfg!(all($(feature = $feature)?)), )*
+                    Self::NotFound => true,
+                }
+            }
+
+            /// The nav label.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $label, )*
+                    Self::NotFound => "Not found",
+                }
+            }
+
+            /// The URL path of this route.
+            pub fn path(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $path, )*
+                    Self::NotFound => "/404",
+                }
+            }
+
+            /// The page's view, or `None` for `NotFound` and pages not built in.
+            pub fn view(self) -> Option<yew::Html> {
+                // With every page built in, the last arm only matches `NotFound`.
+                #[allow(unreachable_patterns)]
+                match self {
+                    $( #[cfg(all($(feature = $feature)?))] Self::$variant => Some($view), )*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
+pub(crate) use pages;
+
+pub use crate::pages::Route;
 
 impl Route {
-    /// Every page, in nav order.
-    pub const PAGES: [Route; 4] = [
-        Self::Chat,
-        Self::TypedChat,
-        Self::Notifications,
-        Self::Cursors,
-    ];
-
-    /// Whether this page is built in (its cargo feature is on); always true for `NotFound`.
-    pub fn enabled(self) -> bool {
-        match self {
-            Self::Chat => cfg!(feature = "chat"),
-            Self::TypedChat => cfg!(feature = "typed-chat"),
-            Self::Notifications => cfg!(feature = "notifications"),
-            Self::Cursors => cfg!(feature = "cursors"),
-            Self::NotFound => true,
-        }
-    }
-
-    /// The page at `/`: the chat, or else the first page that is built in.
+    /// The page at `/`: the first page that is built in.
     pub fn home() -> Self {
         Self::PAGES
-            .into_iter()
+            .iter()
+            .copied()
             .find(|page| page.enabled())
             .unwrap_or(Self::NotFound)
-    }
-
-    /// The nav label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Chat => "Chat",
-            Self::TypedChat => "Typed chat",
-            Self::Notifications => "Notifications",
-            Self::Cursors => "Cursors",
-            Self::NotFound => "Not found",
-        }
     }
 
     /// The route a URL path shows; unknown paths and pages not built in are
@@ -78,20 +97,10 @@ impl Route {
             return Self::home();
         }
         Self::PAGES
-            .into_iter()
+            .iter()
+            .copied()
             .find(|page| page.enabled() && page.path() == path)
             .unwrap_or(Self::NotFound)
-    }
-
-    /// The URL path of this route.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Chat => "/",
-            Self::TypedChat => "/typed-chat",
-            Self::Notifications => "/notifications",
-            Self::Cursors => "/cursors",
-            Self::NotFound => "/404",
-        }
     }
 
     /// The route of the page's current URL.
@@ -101,24 +110,19 @@ impl Route {
     }
 }
 
-// Unused when no WebSocket page is built in.
-#[cfg_attr(
-    not(any(feature = "chat", feature = "typed-chat", feature = "cursors")),
-    allow(dead_code)
-)]
 /// The display name from the page's `?name=` (e.g. `/cursors?name=Ada`), if any.
+// Unused when no WebSocket page is built in.
+#[allow(dead_code)]
 fn display_name() -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
     params.get("name").filter(|name| !name.trim().is_empty())
 }
 
-#[cfg_attr(
-    not(any(feature = "chat", feature = "typed-chat", feature = "cursors")),
-    allow(dead_code)
-)]
 /// A WebSocket endpoint carrying the display name, so the server can show it to others.
-fn named(endpoint: &str) -> AttrValue {
+// Unused when no WebSocket page is built in.
+#[allow(dead_code)]
+pub(crate) fn named(endpoint: &str) -> AttrValue {
     match display_name() {
         Some(name) => AttrValue::from(with_query_param(endpoint, "name", &name)),
         None => AttrValue::from(endpoint.to_owned()),
@@ -126,30 +130,20 @@ fn named(endpoint: &str) -> AttrValue {
 }
 
 fn switch(route: Route, navigate: &Callback<Route>) -> Html {
-    // With every page built in, the last arm only matches `NotFound`.
-    #[allow(unreachable_patterns)]
-    match route {
-        #[cfg(feature = "chat")]
-        Route::Chat => html! { <realtime_pages::ChatPage url={named(ENDPOINTS.chat)} /> },
-        #[cfg(feature = "typed-chat")]
-        Route::TypedChat => {
-            html! { <realtime_pages::TypedChatPage url={named(ENDPOINTS.typed_chat)} /> }
-        }
-        #[cfg(feature = "notifications")]
-        Route::Notifications => {
-            html! { <realtime_pages::NotificationsPage url={ENDPOINTS.notifications} /> }
-        }
-        #[cfg(feature = "cursors")]
-        Route::Cursors => html! { <realtime_pages::CursorsPage url={named(ENDPOINTS.presence)} /> },
+    if let Some(view) = route.view() {
+        return view;
+    }
+    if Route::home() == Route::NotFound {
         // The blank shell (`--no-default-features`): nothing to go back to.
-        _ if Route::home() == Route::NotFound => html! {
+        let features = Route::FEATURES.join(", ");
+        return html! {
             <section class={classes!("page", realtime_pages::styles::page())}><h1>{ "No page built in" }</h1>
-                <p>{ "Turn on a page feature (chat, typed-chat, notifications, cursors) or route your own page in src/app.rs." }</p></section>
-        },
-        _ => html! {
-            <section class={classes!("page", realtime_pages::styles::page())}><h1>{ "Page not found" }</h1>
-                <p>{ link(Route::home(), "Back to the start", None, navigate) }</p></section>
-        },
+                <p>{ format!("Turn on a page feature ({features}) or add a page to src/pages.rs.") }</p></section>
+        };
+    }
+    html! {
+        <section class={classes!("page", realtime_pages::styles::page())}><h1>{ "Page not found" }</h1>
+            <p>{ link(Route::home(), "Back to the start", None, navigate) }</p></section>
     }
 }
 
@@ -235,7 +229,7 @@ pub fn App() -> Html {
                 <header class="topbar">
                     <span class="brand">{ env!("CARGO_PKG_NAME") }</span>
                     <nav aria-label="Pages"><ul class="nav">
-                        { for Route::PAGES.into_iter().filter(|page| page.enabled())
+                        { for Route::PAGES.iter().copied().filter(|page| page.enabled())
                             .map(|page| item(page, page.label())) }
                     </ul></nav>
                     <button class="secondary panel-toggle" aria-pressed={(*panel_open).to_string()}
@@ -260,7 +254,7 @@ mod tests {
 
     #[test]
     fn every_built_in_route_is_recognized_from_its_own_path_and_the_rest_are_not_found() {
-        for route in Route::PAGES.into_iter().chain([Route::NotFound]) {
+        for route in Route::PAGES.iter().copied().chain([Route::NotFound]) {
             let want = if route.enabled() {
                 route
             } else if route.path() == "/" {
@@ -283,13 +277,40 @@ mod tests {
             feature = "notifications",
             feature = "cursors"
         )) {
-            assert!(Route::PAGES.into_iter().all(Route::enabled));
+            assert!(Route::PAGES.iter().copied().all(Route::enabled));
             assert_eq!(Route::home(), Route::Chat);
         } else {
             // `/` shows the first page built in, in nav order (NotFound in the blank shell).
-            let first = Route::PAGES.into_iter().find(|page| page.enabled());
+            let first = Route::PAGES.iter().copied().find(|page| page.enabled());
             assert_eq!(Route::home(), first.unwrap_or(Route::NotFound));
         }
+    }
+
+    #[test]
+    fn the_registry_and_the_cargo_features_list_the_same_pages() {
+        // A page's feature must exist in Cargo.toml (cargo's check-cfg rejects an unknown one);
+        // here the other way round: every page feature of Cargo.toml has its registry entry.
+        let manifest = include_str!("../Cargo.toml");
+        let features = manifest
+            .split("[features]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or_default();
+        let page_features: Vec<&str> = features
+            .lines()
+            .filter(|line| line.contains("\"any-page\""))
+            .filter_map(|line| line.split('=').next())
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            page_features,
+            Route::FEATURES,
+            "Cargo.toml [features] vs src/pages.rs"
+        );
+        let mut paths: Vec<&str> = Route::PAGES.iter().map(|p| p.path()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), Route::PAGES.len(), "two pages share a path");
     }
 
     #[test]

@@ -8,9 +8,13 @@
 //   3. an edit of a page's source while it serves reloads the page exactly once and shows the new
 //      text; the edit-to-new-page time is recorded.
 //
+//   4. with PREVIEW_NEW_PAGE=path:Title (a page added by `cargo xtask new-page`), that page is in
+//      the nav and two users see each other's posts on it within 2 s.
+//
 // Inputs (environment): PREVIEW_URL (the printed URL), PREVIEW_APP (the app folder, whose page
 // source is edited), PREVIEW_LABEL (names artifacts), PREVIEW_NAME (optional: the app's name,
-// expected in the <title> and the header). Results: target/artifacts/preview/LABEL.json.
+// expected in the <title> and the header), PREVIEW_NEW_PAGE (optional, above).
+// Results: target/artifacts/preview/LABEL.json (and LABEL-new-page.json).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +149,51 @@ test(`preview (${label}): one load in 20 s, two users live through Trunk's proxi
     });
   } finally {
     writeFileSync(join(results, `${label}.json`), `${JSON.stringify(figures, null, 2)}\n`);
+    await browser.close();
+  }
+});
+
+const newPage = process.env.PREVIEW_NEW_PAGE || '';
+
+test(`preview (${label}): the generated page ${newPage || '(none asked)'} is live for two users`, { timeout: 120000, skip: !newPage && 'PREVIEW_NEW_PAGE not set' }, async (t) => {
+  const [path, title] = newPage.split(':');
+  const browser = await launchBrowser();
+  const figures = { label, path };
+  try {
+    await scene(browser, `preview-${label}-new-page`, async (s) => {
+      const a = await countedUser(s, 'Ada', '/');
+      const b = await countedUser(s, 'Grace', '/');
+      // Reached through the nav, as a person would find it.
+      await navigate(a, title, title);
+      await navigate(b, title, title);
+      await waitForState(a, 'open');
+      await waitForState(b, 'open');
+      assert.equal(new URL(a.page.url()).pathname, path, 'the nav entry leads to its URL');
+      const input = a.page.locator('section.page form input[type=text]');
+      const post = async (user, text) => {
+        await user.page.locator('section.page form input[type=text]').fill(text);
+        await user.page.locator('section.page form button[type=submit]').click();
+        return Date.now();
+      };
+      const texts = (user) => user.page.evaluate(() => [...document.querySelectorAll('.messages li.message .text')].map((e) => e.textContent));
+      const hello = `Ada on ${title} ${Date.now()}`;
+      let sent = await post(a, hello);
+      await waitFor(`B to see "${hello}"`, async () => (await texts(b)).includes(hello), { timeoutMs: ARRIVE_MS });
+      figures.postAtoBMs = Date.now() - sent;
+      const reply = `Grace on ${title} ${Date.now()}`;
+      sent = await post(b, reply);
+      await waitFor(`A to see "${reply}"`, async () => (await texts(a)).includes(reply), { timeoutMs: ARRIVE_MS });
+      figures.postBtoAMs = Date.now() - sent;
+      assert.equal(await input.inputValue(), '', 'the input is cleared after posting');
+      for (const user of [a, b]) {
+        assert.deepEqual(await texts(user), [hello, reply], `${user.label} sees both posts once, in order`);
+        assert.equal(await user.page.locator('p.inline-error').count(), 0, `${user.label}: no error shown`);
+      }
+      t.diagnostic(`${path}: A→B ${figures.postAtoBMs} ms, B→A ${figures.postBtoAMs} ms`);
+      await a.page.screenshot({ path: join(results, `${label}-new-page.png`) });
+    });
+  } finally {
+    writeFileSync(join(results, `${label}-new-page.json`), `${JSON.stringify(figures, null, 2)}\n`);
     await browser.close();
   }
 });

@@ -16,7 +16,7 @@ use crate::PageProps;
 ///
 /// A glide is a 90 ms CSS transition, restarted by every update (20 a second per peer), and
 /// Chromium recomputes style for each running one every frame: with 50 moving peers that was
-/// about 1.7 ms of a 16.7 ms frame (docs/benchmarks.md). In a crowd, 20 Hz jumps look fine.
+/// about 1.7 ms of a 16.7 ms frame (measured in the yew-realtime benchmarks). In a crowd, 20 Hz jumps look fine.
 pub const GLIDE_LIMIT: usize = 20;
 
 /// The cursors page: a shared board showing everyone else's cursor, and a list of who is here.
@@ -28,7 +28,7 @@ pub fn CursorsPage(props: &PageProps) -> Html {
     // connection panel opening). Cursors move by `transform` in px, not by `left`/`top` in %:
     // a transform transition runs on the compositor, while left/top transitions re-ran style and
     // layout on the main thread every frame for every cursor (about 1.7 ms of a 16.7 ms frame
-    // with 50 peers; see docs/benchmarks.md).
+    // with 50 peers, measured in the yew-realtime benchmarks).
     let size = use_state_eq(|| (0.0_f64, 0.0_f64));
     {
         let (board, size) = (board.clone(), size.clone());

@@ -21,7 +21,7 @@
 //! - Why: the same styles with stylist in the bundle cost 9,820 B gzip (its `sheet!` trees printed
 //!   at run time) or 12,956 B (`css!` + `classes!`, whose style manager also hashed the whole tree
 //!   on every render); printed at compile time they cost about 2.9 KB (the CSS text and the
-//!   mount). docs/benchmarks.md ("Bundle", "stylist") has the figures. Stylist's `css!` and
+//!   mount), as the yew-realtime benchmarks measured ("Bundle", "stylist"). Stylist's `css!` and
 //!   `use_style!` are therefore not available; `scoped!` has no `${…}` interpolation (use a CSS
 //!   variable or a second class).
 //! - Theme tokens stay CSS variables (`var(--accent)`, …, defined in `styles.css` with a dark set

@@ -4,7 +4,7 @@
 //! Why a proc-macro: stylist's own macros (`css!`, `sheet!`) parse at compile time too, but they
 //! expand to syntax trees that stylist prints (and scopes) in the browser, so its printer, the
 //! trees as static data and their lazy statics ship in the wasm: +9,820 B gzip over an app
-//! without stylist (docs/benchmarks.md, "stylist"). Here stylist runs in the compiler only and the
+//! without stylist (the yew-realtime benchmarks, "stylist"). Here stylist runs in the compiler only and the
 //! bundle carries each style as a string literal. Used through `realtime_pages::scoped!`, which
 //! also mounts the text once; see `pages/src/styles.rs`.
 
