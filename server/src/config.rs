@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::auth::Secret;
+
 /// Everything the server can be told at start-up; `Default` equals running with no flags.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
@@ -83,6 +85,21 @@ pub struct Config {
     /// Prefix of every Redis key and channel, so several apps can share one Redis.
     #[arg(long, env = "REALTIME_REDIS_PREFIX", default_value = "realtime")]
     pub redis_prefix: String,
+
+    /// Require a JWT signed HS256 with this secret (at least 32 bytes) on every connection
+    /// and on the publish API; unset: the server runs open (see `auth`).
+    #[arg(long, env = "REALTIME_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<Secret>,
+
+    /// Mount `POST /api/dev/login {name}`, which signs a short-lived token for anyone who
+    /// asks; for previews only. Without `--auth-secret`, a random per-run secret is used.
+    #[arg(long, env = "REALTIME_DEV_LOGIN", default_value_t = false)]
+    pub dev_login: bool,
+
+    /// Lifetime of a dev-login token, in seconds (1..=86400).
+    #[arg(long, env = "REALTIME_DEV_TOKEN_TTL_S", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub dev_token_ttl_s: u64,
 }
 
 impl Default for Config {
@@ -105,6 +122,9 @@ impl Default for Config {
             static_dir: None,
             redis_url: None,
             redis_prefix: "realtime".to_string(),
+            auth_secret: None,
+            dev_login: false,
+            dev_token_ttl_s: 600,
         }
     }
 }
@@ -132,6 +152,14 @@ impl Config {
             .clone()
             .or_else(|| std::env::var("REDIS_URL").ok())
             .filter(|url| !url.trim().is_empty())
+    }
+
+    /// The signing secret in force: `--auth-secret`, else a random one for the dev login,
+    /// else none (the server runs open). Call once per run: the random one differs each time.
+    pub fn effective_auth_secret(&self) -> Option<Secret> {
+        self.auth_secret
+            .clone()
+            .or_else(|| self.dev_login.then(Secret::random))
     }
 
     /// Outbound queue capacity; a zero-sized channel cannot exist, so at least 1.

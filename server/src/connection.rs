@@ -9,11 +9,12 @@
 //! is closed with 1013 while everyone else carries on.
 
 use std::future::Future;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use bytes::Bytes;
@@ -24,10 +25,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::CLOSE_TOKEN_EXPIRED;
 use crate::broker::{Envelope, Subscriber};
 use crate::config::Config;
 use crate::protocol::{
-    decode, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError, ServerMsg,
+    decode, now_ms, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError,
+    ServerMsg,
 };
 use crate::state::{query_param, SharedState, SlotGuard, User};
 
@@ -51,6 +54,9 @@ const OVERSIZE_SLACK: usize = 64 * 1024;
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a token's expiry (a year): keeps `Instant` arithmetic far from overflow
+/// whatever `exp` says.
+const MAX_TOKEN_WAIT_MS: u64 = 365 * 24 * 3600 * 1000;
 /// Most frames written before one flush; batching keeps fan-out cheap.
 const WRITE_BATCH: usize = 64;
 
@@ -204,27 +210,40 @@ impl Conn {
 /// the shared loop (`.route("/ws/chat", ws_route::<Chat>())`).
 pub fn ws_route<E: Endpoint + Default>() -> MethodRouter<SharedState> {
     get(
-        |State(state): State<SharedState>, RawQuery(query): RawQuery, ws: WebSocketUpgrade| async move {
-            accept(state, ws, query.as_deref(), E::default())
+        |State(state): State<SharedState>,
+         headers: HeaderMap,
+         RawQuery(query): RawQuery,
+         ws: WebSocketUpgrade| async move {
+            accept(state, ws, &headers, query.as_deref(), E::default())
         },
     )
 }
 
-/// Checks the connection cap, then upgrades and runs `endpoint` on the socket.
+/// Checks the token (with auth on: 401 before the upgrade) and the connection cap, then
+/// upgrades and runs `endpoint` on the socket.
 pub fn accept<E: Endpoint>(
     state: SharedState,
     ws: WebSocketUpgrade,
+    headers: &HeaderMap,
     query: Option<&str>,
     endpoint: E,
 ) -> Response {
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response();
     }
+    let identity = match state.auth.authenticate(headers, query) {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::debug!(endpoint = E::NAME, reason = %e, "token refused");
+            return e.into_response();
+        }
+    };
     let Some(slot) = state.slots.try_acquire() else {
         tracing::debug!(endpoint = E::NAME, "connection cap reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
-    let user = state.new_user(query_param(query, "name").as_deref());
+    let requested_name = query_param(query, "name");
+    let user = state.new_user(requested_name.as_deref(), identity);
     let frame_limit = state
         .config
         .max_text_bytes
@@ -259,6 +278,7 @@ async fn run<E: Endpoint>(
     };
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
+    let mut close_tx = Some(close_tx);
     let writer_gone = CancellationToken::new();
     let writer = write_loop(sink, outbox, close_rx, writer_gone.clone());
 
@@ -276,6 +296,7 @@ async fn run<E: Endpoint>(
             &mut endpoint,
             &overflow,
             &writer_gone,
+            &mut close_tx,
         )
         .await;
         // Leave before the close handshake: others must not wait on this client's goodbye.
@@ -287,12 +308,13 @@ async fn run<E: Endpoint>(
             code = ending.close.as_ref().map(|c| c.code),
             "closing"
         );
-        if let Some(frame) = ending.close {
-            let drain = frame.code != CLOSE_TRY_AGAIN_LATER;
-            // The writer may already be gone (socket broken); then there is no one to tell.
-            let _ = close_tx.send(CloseCommand { frame, drain });
-        } else {
-            drop(close_tx);
+        match (ending.close, close_tx.take()) {
+            (Some(frame), Some(tx)) => {
+                let drain = frame.code != CLOSE_TRY_AGAIN_LATER;
+                // The writer may already be gone (socket broken); then there is no one to tell.
+                let _ = tx.send(CloseCommand { frame, drain });
+            }
+            (_, tx) => drop(tx),
         }
         if ending.readable {
             // Reading on lets tungstenite flush its close reply and collect the client's, so
@@ -309,20 +331,37 @@ async fn run<E: Endpoint>(
     tokio::join!(reader, writer);
 }
 
+/// Reads and handles frames until the socket must close. `closer` tells the writer to close;
+/// the loop uses it itself only when the client's token expires: then the 4001 goes out at
+/// `exp` and frames the client sent before it saw the close (in flight) are still handled,
+/// until its close reply or [`CLOSE_HANDSHAKE_TIMEOUT`]; nothing it typed in that moment is
+/// dropped.
 async fn read_loop<E: Endpoint>(
     stream: &mut SplitStream<WebSocket>,
     conn: &mut Conn,
     endpoint: &mut E,
     overflow: &CancellationToken,
     writer_gone: &CancellationToken,
+    closer: &mut Option<oneshot::Sender<CloseCommand>>,
 ) -> Ending {
     let config = &conn.state.config;
     let max_text = config.max_text_bytes;
     let max_binary = E::max_binary_bytes(config);
     let idle = endpoint.idle_timeout(config);
-    let mut limiter = RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
+    let fresh_bucket = || RateLimiter::new(config.rate_per_sec, config.rate_burst, Instant::now());
+    // A signed user's sockets share one bucket; an anonymous socket has its own.
+    let limiter = match &conn.user.identity {
+        Some(who) => conn.state.user_limits.bucket(&who.sub, fresh_bucket),
+        None => Arc::new(std::sync::Mutex::new(fresh_bucket())),
+    };
     let shutdown = conn.state.shutdown.clone();
+    // Set once the 4001 is sent: in-flight frames are still handled until then.
+    let mut grace_until: Option<Instant> = None;
     let mut idle_deadline = idle.map(|d| Instant::now() + d);
+    let mut token_expiry = conn.user.identity.as_ref().map(|who| {
+        let left = who.expires_at_ms.saturating_sub(now_ms());
+        Instant::now() + Duration::from_millis(left.min(MAX_TOKEN_WAIT_MS))
+    });
 
     loop {
         let idle_expired = async {
@@ -331,13 +370,42 @@ async fn read_loop<E: Endpoint>(
                 None => std::future::pending().await,
             }
         };
+        let token_expired = async {
+            match token_expiry {
+                Some(deadline) => sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let grace_over = async {
+            match grace_until {
+                Some(deadline) => sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
         let frame = tokio::select! {
             biased;
-            _ = shutdown.cancelled() => return Ending::closing(close(CLOSE_GOING_AWAY, "server shutting down")),
-            _ = overflow.cancelled() => {
+            _ = shutdown.cancelled() => {
+                return match grace_until {
+                    Some(_) => Ending::quiet(),
+                    None => Ending::closing(close(CLOSE_GOING_AWAY, "server shutting down")),
+                };
+            }
+            _ = token_expired => {
+                token_expiry = None;
+                let Some(tx) = closer.take() else { return Ending::quiet() };
+                let frame = close(CLOSE_TOKEN_EXPIRED, "token expired");
+                if tx.send(CloseCommand { frame, drain: true }).is_err() {
+                    return Ending::quiet();
+                }
+                grace_until = Some(Instant::now() + CLOSE_HANDSHAKE_TIMEOUT);
+                continue;
+            }
+            _ = grace_over => return Ending::quiet(),
+            _ = overflow.cancelled(), if grace_until.is_none() => {
                 return Ending::closing(close(CLOSE_TRY_AGAIN_LATER, "slow consumer: outbound queue full"));
             }
-            _ = writer_gone.cancelled() => return Ending::quiet(),
+            // Once our close is written the writer is done: expected during the grace.
+            _ = writer_gone.cancelled(), if grace_until.is_none() => return Ending::quiet(),
             _ = idle_expired => return Ending::closing(close(CLOSE_GOING_AWAY, "idle: nothing received within the TTL")),
             frame = stream.next() => frame,
         };
@@ -366,7 +434,11 @@ async fn read_loop<E: Endpoint>(
         if let (Some(d), false) = (idle, is_control) {
             idle_deadline = Some(Instant::now() + d);
         }
-        match limiter.check(Instant::now()) {
+        let decision = limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(Instant::now());
+        match decision {
             RateDecision::Allow => {}
             RateDecision::Warn => {
                 conn.send(&ServerMsg::Error {

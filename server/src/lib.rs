@@ -85,6 +85,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod binary;
 pub mod broker;
 pub mod chat;
@@ -171,6 +172,7 @@ pub struct Server {
     backend: Option<Backend>,
     routes: Router<SharedState>,
     extensions: state::Extensions,
+    authorizer: std::sync::Arc<dyn auth::Authorizer>,
 }
 
 impl Server {
@@ -181,7 +183,15 @@ impl Server {
             backend: None,
             routes: Router::new(),
             extensions: state::Extensions::default(),
+            authorizer: std::sync::Arc::new(auth::ClaimsAuthorizer),
         }
+    }
+
+    /// Decides joins and publishing with `authorizer` instead of the token's claims alone
+    /// (see [`auth::Authorizer`]). Only matters with auth on.
+    pub fn authorizer(mut self, authorizer: impl auth::Authorizer) -> Self {
+        self.authorizer = std::sync::Arc::new(authorizer);
+        self
     }
 
     /// Runs on `backend` instead of the configured one.
@@ -216,6 +226,7 @@ impl Server {
                 backend,
                 self.routes,
                 self.extensions,
+                self.authorizer,
                 listener,
                 shutdown,
             )
@@ -228,6 +239,7 @@ impl Server {
                 backend,
                 self.routes,
                 self.extensions,
+                self.authorizer,
                 listener,
                 shutdown,
             )
@@ -248,6 +260,7 @@ impl Server {
             backend,
             self.routes,
             self.extensions,
+            self.authorizer,
             listener,
             shutdown,
         )
@@ -262,10 +275,26 @@ async fn run(
     backend: Backend,
     routes: Router<SharedState>,
     extensions: state::Extensions,
+    authorizer: std::sync::Arc<dyn auth::Authorizer>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let state = AppState::with_extensions(config, backend, extensions);
+    let secret = config.effective_auth_secret();
+    match (&config.auth_secret, config.dev_login) {
+        (None, false) => tracing::warn!(
+            "auth off: anyone who reaches this server can connect under any name and publish; \
+             set --auth-secret (REALTIME_AUTH_SECRET) to require signed tokens"
+        ),
+        (None, true) => {
+            tracing::info!("auth on with a random per-run secret; dev login at POST /api/dev/login")
+        }
+        (Some(_), true) => tracing::info!(
+            "auth on; dev login at POST /api/dev/login (previews only: anyone can be anyone)"
+        ),
+        (Some(_), false) => tracing::info!("auth on"),
+    }
+    let auth = auth::Auth::new(secret, authorizer);
+    let state = AppState::with_parts(config, backend, extensions, auth);
     if let Some(every) = state.config.demo_interval() {
         state
             .tracker
@@ -324,11 +353,19 @@ pub fn router_with(state: SharedState, extra: Router<SharedState>) -> Router {
             post(notifications::create).layer(DefaultBodyLimit::max(state.config.max_text_bytes)),
         )
         .merge(extra);
+    if state.config.dev_login {
+        router = router.route(
+            "/api/dev/login",
+            post(auth::dev_login).layer(DefaultBodyLimit::max(4096)),
+        );
+    }
     if state.config.test_endpoints {
         router = router.merge(test_endpoints::routes());
     }
     if let Some(dir) = state.config.static_dir.clone() {
-        router = router.fallback(move |uri: axum::http::Uri| static_files::serve(dir.clone(), uri));
+        router = router.fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
+            static_files::serve(dir.clone(), method, uri)
+        });
     }
     router
         .layer(axum::middleware::from_fn_with_state(

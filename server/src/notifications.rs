@@ -50,8 +50,24 @@ pub async fn publish(state: &AppState, new: NewNotification) -> Result<Notificat
     Ok(notification)
 }
 
-/// `POST /api/notifications` with `{title?, message, level?}` → 202 `{id}`.
-pub async fn create(State(state): State<SharedState>, body: Bytes) -> Response {
+/// `POST /api/notifications` with `{title?, message, level?}` → 202 `{id}`. With auth on it
+/// needs `Authorization: Bearer` with a token the [`crate::auth::Authorizer`] lets publish
+/// (the `publish` claim by default): 401 without a valid token, 403 without the right.
+pub async fn create(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
+    if state.auth.is_on() {
+        // Only the header: a token in a POST's query string would end up in access logs.
+        let who = match state.auth.authenticate(&headers, None) {
+            Ok(who) => who,
+            Err(e) => return e.into_response(),
+        };
+        if !who.is_some_and(|who| state.auth.authorizer.may_publish(&who)) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this token may not publish",
+            );
+        }
+    }
     let new = match parse_new_notification(&body) {
         Ok(new) => new,
         Err((code, message)) => return json_error(StatusCode::BAD_REQUEST, code, &message),
@@ -129,6 +145,13 @@ pub async fn stream(
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response();
     }
+    let identity = match state.auth.authenticate(&headers, query.as_deref()) {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::debug!(reason = %e, "SSE token refused");
+            return e.into_response();
+        }
+    };
     let Some(slot) = state.slots.try_acquire() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
@@ -188,6 +211,11 @@ pub async fn stream(
         generation: state.sse_generation.subscribe(),
         events: state.backend.events.clone(),
         newest_sent: replay.newest,
+        // Ends at `exp`: the client reconnects with a fresh token and resumes by id.
+        expires: identity.map(|who| {
+            let left = who.expires_at_ms.saturating_sub(crate::protocol::now_ms());
+            Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
+        }),
         _open: OpenStream {
             count: state.sse_streams.clone(),
             _slot: slot,
@@ -246,6 +274,7 @@ struct SseStream {
     generation: watch::Receiver<u64>,
     events: Arc<dyn EventLog>,
     newest_sent: EventPos,
+    expires: Option<Instant>,
     _open: OpenStream,
     _subscription: Unsubscribe,
 }
@@ -256,9 +285,17 @@ impl SseStream {
             return Some(chunk);
         }
         loop {
+            let expires = self.expires;
+            let token_expired = async move {
+                match expires {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let message = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return None,
+                _ = token_expired => return None,
                 // Ends on a bump (test `drop-sse`) and if the sender is gone alike.
                 _ = self.generation.changed() => return None,
                 // A stream that cannot keep up ends; the client resumes with Last-Event-ID.

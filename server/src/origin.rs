@@ -86,7 +86,7 @@ pub async fn guard(State(state): State<SharedState>, request: Request, next: Nex
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("content-type, last-event-id"),
+            HeaderValue::from_static("content-type, last-event-id, authorization"),
         );
         headers.insert(
             header::ACCESS_CONTROL_MAX_AGE,

@@ -223,6 +223,8 @@ pub enum ErrorCode {
     Invalid,
     /// `message`/`typing`/`leave` for a room the client has not joined.
     NotInRoom,
+    /// The signed user may not do this (a `join` outside the token's `rooms`).
+    Forbidden,
     /// Too many messages; the next excess closes the socket with 1008.
     RateLimited,
 }

@@ -3,14 +3,16 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::{Auth, ClaimsAuthorizer, Identity};
 use crate::broker::Backend;
 use crate::config::Config;
+use crate::connection::RateLimiter;
 use crate::origin::OriginPolicy;
 use crate::protocol::sanitize_name;
 
@@ -39,6 +41,10 @@ pub struct AppState {
     pub notification_order: Mutex<()>,
     /// Endpoint-wide values of this instance, one per type (see [`Extensions`]).
     pub extensions: Extensions,
+    /// Token verification and the room/publish decisions (see [`crate::auth`]).
+    pub auth: Auth,
+    /// Rate-limit buckets of signed users, shared by all their sockets.
+    pub user_limits: UserLimits,
     next_user: AtomicU64,
     next_chat_id: AtomicU64,
 }
@@ -55,6 +61,17 @@ impl AppState {
         backend: Backend,
         extensions: Extensions,
     ) -> SharedState {
+        let auth = Auth::new(config.effective_auth_secret(), Arc::new(ClaimsAuthorizer));
+        Self::with_parts(config, backend, extensions, auth)
+    }
+
+    /// Fresh state from all its parts (what [`crate::Server`] builds).
+    pub fn with_parts(
+        config: Config,
+        backend: Backend,
+        extensions: Extensions,
+        auth: Auth,
+    ) -> SharedState {
         let origins = OriginPolicy::new(&config.allowed_origins);
         let slots = ConnectionSlots::new(config.max_connections);
         Arc::new(Self {
@@ -68,13 +85,24 @@ impl AppState {
             sse_streams: Arc::new(AtomicUsize::new(0)),
             notification_order: Mutex::new(()),
             extensions,
+            auth,
+            user_limits: UserLimits::default(),
             next_user: AtomicU64::new(0),
             next_chat_id: AtomicU64::new(0),
         })
     }
 
-    /// Assigns a user id and a display name (the requested one, cleaned, or `Guest N`).
-    pub fn new_user(&self, requested_name: Option<&str>) -> User {
+    /// The user of a new connection: the signed one when there is a token (its `sub` and
+    /// `name`; `?name=` is ignored), else a fresh id and the requested name, cleaned, or
+    /// `Guest N`.
+    pub fn new_user(&self, requested_name: Option<&str>, identity: Option<Identity>) -> User {
+        if let Some(identity) = identity {
+            return User {
+                id: identity.sub.clone(),
+                name: identity.name.clone(),
+                identity: Some(Arc::new(identity)),
+            };
+        }
         let n = self.next_user.fetch_add(1, Ordering::Relaxed) + 1;
         let name = requested_name
             .and_then(sanitize_name)
@@ -82,7 +110,15 @@ impl AppState {
         User {
             id: format!("u{n}{}", self.backend.user_tag).into(),
             name: name.into(),
+            identity: None,
         }
+    }
+
+    /// Whether `user` may join typed-chat room `room` (always, when the server runs open).
+    pub fn may_join(&self, user: &User, room: &str) -> bool {
+        user.identity
+            .as_deref()
+            .is_none_or(|who| self.auth.authorizer.may_join(who, room))
     }
 
     /// Next chat message id; increases for the lifetime of the process.
@@ -140,12 +176,60 @@ impl Extensions {
 }
 
 /// The identity of one connection.
+///
+/// With auth on, `id` is the token's `sub`: every socket of one signed user shares it (one
+/// presence entry, one room membership, one rate-limit bucket), as one person in two tabs is
+/// one person to the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    /// Server-assigned id (`u<N>`, plus `@<instance>` with a shared broker).
+    /// The `sub` of the token, or a server-assigned id (`u<N>`, plus `@<instance>` with a
+    /// shared broker) when the server runs open.
     pub id: Arc<str>,
     /// Display name.
     pub name: Arc<str>,
+    /// The verified token, when auth is on.
+    pub identity: Option<Arc<Identity>>,
+}
+
+/// Rate-limit buckets keyed by `sub`: a signed user's sockets share one, so opening more
+/// sockets does not buy more messages. Buckets live as long as a socket holds them.
+#[derive(Debug, Default)]
+pub struct UserLimits {
+    buckets: std::sync::Mutex<HashMap<Arc<str>, Weak<std::sync::Mutex<RateLimiter>>>>,
+}
+
+impl UserLimits {
+    /// The bucket of `sub`, made by `make` when none of its sockets is open.
+    pub fn bucket(
+        &self,
+        sub: &Arc<str>,
+        make: impl FnOnce() -> RateLimiter,
+    ) -> Arc<std::sync::Mutex<RateLimiter>> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = buckets.get(sub).and_then(Weak::upgrade) {
+            return bucket;
+        }
+        // Forget users with no open socket now and then: amortized O(1) per call.
+        if buckets.len() >= 64 && buckets.len().is_power_of_two() {
+            buckets.retain(|_, b| b.strong_count() > 0);
+        }
+        let bucket = Arc::new(std::sync::Mutex::new(make()));
+        buckets.insert(sub.clone(), Arc::downgrade(&bucket));
+        bucket
+    }
+
+    /// Users with a remembered bucket (tests).
+    pub fn len(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no bucket is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Counts long-lived connections against `--max-connections`.

@@ -1,16 +1,27 @@
 //! Serving a built single-page app (`--static-dir`), so one process can host page and endpoints.
 //!
-//! Deliberately small: GET only, files under the folder only (no `..`, no hidden files), a
+//! Deliberately small: GET and HEAD only, files under the folder only (no `..`, no hidden files), a
 //! content type from the extension, and `index.html` for any path without a file extension so
-//! client-side routes such as `/typed-chat` load on reload.
+//! client-side routes such as `/typed-chat` load on reload. Paths under `/api/`, `/ws/` and
+//! `/sse/` are never the app: an endpoint that is not mounted (the dev login without
+//! `--dev-login`) answers 404, not the page.
 
 use std::path::{Component, Path, PathBuf};
 
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-/// The response for `uri` from the app folder `dir`.
-pub async fn serve(dir: PathBuf, uri: Uri) -> Response {
+/// The response for `method uri` from the app folder `dir`.
+pub async fn serve(dir: PathBuf, method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if ["/api/", "/ws/", "/sse/"]
+        .iter()
+        .any(|prefix| uri.path().starts_with(prefix))
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     let Some(relative) = safe_relative(uri.path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -80,16 +91,22 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         std::fs::write(dir.join("index.html"), "<html>app</html>").expect("index");
         std::fs::write(dir.join("app.wasm"), [0, 97, 115, 109]).expect("wasm");
-        let index = serve(dir.clone(), Uri::from_static("/cursors")).await;
+        let get = |uri: &'static str| serve(dir.clone(), Method::GET, Uri::from_static(uri));
+        let index = get("/cursors").await;
         assert_eq!(index.status(), StatusCode::OK);
         assert_eq!(
             index.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"
         );
-        let wasm = serve(dir.clone(), Uri::from_static("/app.wasm")).await;
+        let wasm = get("/app.wasm").await;
         assert_eq!(wasm.headers()[header::CONTENT_TYPE], "application/wasm");
-        let missing = serve(dir.clone(), Uri::from_static("/missing.js")).await;
+        let missing = get("/missing.js").await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        // An endpoint that is not mounted is not the app, whatever the method.
+        assert_eq!(get("/api/dev/login").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(get("/ws/unknown").await.status(), StatusCode::NOT_FOUND);
+        let post = serve(dir.clone(), Method::POST, Uri::from_static("/cursors")).await;
+        assert_eq!(post.status(), StatusCode::NOT_FOUND);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -44,7 +44,9 @@ pub const LINGER_AFTER_CLOSE: Duration = Duration::from_millis(1500);
 /// would). The text `close-me` makes it send a close frame (1012) and then hold the TCP connection
 /// for [`LINGER_AFTER_CLOSE`] without reading: the browser's socket sits in CLOSING meanwhile.
 /// With `?require=X`, a connection whose `token` is not `X` is closed at once with 4001 ("token
-/// expired"), the way an auth-checking server rejects a stale credential.
+/// expired"), the way an auth-checking server rejects a stale credential after the upgrade;
+/// with `?refuse=X`, it is refused with HTTP 401 before the upgrade, as this server does with
+/// auth on.
 async fn echo(
     ws: WebSocketUpgrade,
     RawQuery(query): RawQuery,
@@ -52,6 +54,10 @@ async fn echo(
 ) -> Response {
     let require = query_param(query.as_deref(), "require");
     let token = query_param(query.as_deref(), "token");
+    let refuse = query_param(query.as_deref(), "refuse");
+    if refuse.is_some() && refuse != token {
+        return (StatusCode::UNAUTHORIZED, "token expired\n").into_response();
+    }
     ws.on_upgrade(move |mut socket| async move {
         if require.is_some() && require != token {
             let _ = socket

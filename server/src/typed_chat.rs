@@ -81,6 +81,12 @@ impl TypedChat {
         let topic = room_topic(&room);
         let newly_joined = !self.rooms.contains(&room);
         if newly_joined {
+            if !conn.state.may_join(&conn.user, &room) {
+                return Err(ProtocolError {
+                    code: ErrorCode::Forbidden,
+                    message: format!("you may not join room \"{room}\""),
+                });
+            }
             if self.rooms.len() >= MAX_ROOMS_PER_CONNECTION {
                 return Err(ProtocolError::invalid(format!(
                     "at most {MAX_ROOMS_PER_CONNECTION} rooms per connection"
