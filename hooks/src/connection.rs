@@ -96,9 +96,23 @@ pub struct WebSocketOptions {
 
 type UrlFuture = Pin<Box<dyn Future<Output = Result<String, String>>>>;
 
+/// What a [`UrlSource`] is told when it is asked for a URL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UrlRequest {
+    /// True when the previous attempt was refused before it opened or closed with a refresh
+    /// code (4001, see [`ClosePolicy::refresh_codes`]): a token the source keeps should be
+    /// replaced, not reused. A browser does not show the HTTP status of a refused WebSocket
+    /// handshake, so a 401 looks like any failed attempt; a source that renews on `refresh`
+    /// gets past an expired or revoked token (a restarted server with a new secret) on the
+    /// next attempt.
+    pub refresh: bool,
+}
+
 /// A URL computed on every connection attempt, possibly asynchronously: the place for an auth
 /// token (partysocket's `query`, react-use-websocket's async URL). Relative results resolve
 /// against the page like endpoints do; an `Err` counts as a failed attempt (with backoff).
+/// For the usual case, a token in `?token=`, give a [`crate::TokenSource`] to the
+/// [`crate::RealtimeProvider`] instead: every connection below it gets its URL from that.
 ///
 /// The function is captured when the connection is created; sources compare equal, so a closure
 /// rebuilt on every render does not restart the connection. Read changing state (the current
@@ -117,15 +131,20 @@ type UrlFuture = Pin<Box<dyn Future<Output = Result<String, String>>>>;
 /// };
 /// // An async source: fetch a fresh token, then build the URL.
 /// let fetched = UrlSource::future(|| async { Ok::<_, String>("/ws/chat?token=fresh".to_owned()) });
-/// # let _ = (source, fetched);
+/// // One that renews its token when the last attempt was refused.
+/// let renewing = UrlSource::with_request(|request| async move {
+///     let token = if request.refresh { "renewed" } else { "cached" };
+///     Ok::<_, String>(format!("/ws/chat?token={token}"))
+/// });
+/// # let _ = (source, fetched, renewing);
 /// ```
 #[derive(Clone)]
-pub struct UrlSource(Rc<dyn Fn() -> UrlFuture>);
+pub struct UrlSource(Rc<dyn Fn(UrlRequest) -> UrlFuture>);
 
 impl UrlSource {
     /// A source computed synchronously.
     pub fn new(source: impl Fn() -> String + 'static) -> Self {
-        Self(Rc::new(move || {
+        Self(Rc::new(move |_| {
             let url = source();
             Box::pin(async move { Ok(url) })
         }))
@@ -137,11 +156,20 @@ impl UrlSource {
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = Result<String, String>> + 'static,
     {
-        Self(Rc::new(move || Box::pin(source())))
+        Self(Rc::new(move |_| Box::pin(source())))
     }
 
-    fn call(&self) -> UrlFuture {
-        (self.0)()
+    /// A source that is told why it is asked (see [`UrlRequest`]).
+    pub fn with_request<F, Fut>(source: F) -> Self
+    where
+        F: Fn(UrlRequest) -> Fut + 'static,
+        Fut: Future<Output = Result<String, String>> + 'static,
+    {
+        Self(Rc::new(move |request| Box::pin(source(request))))
+    }
+
+    pub(crate) fn call(&self, request: UrlRequest) -> UrlFuture {
+        (self.0)(request)
     }
 }
 
@@ -493,6 +521,8 @@ struct Inner {
     closing_by_us: bool,
     /// Refresh closes (4001) in a row without a link that stayed up.
     refreshes: u32,
+    /// The next URL request says `refresh` (see [`UrlRequest`]).
+    stale_url: bool,
     next_link: u64,
     shut_down: bool,
 }
@@ -593,6 +623,7 @@ impl Connection {
                 page_listeners: None,
                 closing_by_us: false,
                 refreshes: 0,
+                stale_url: false,
                 next_link: 0,
                 shut_down: false,
             }),
@@ -940,7 +971,10 @@ impl Inner {
                 self.open_socket(weak, &endpoint);
             }
             Some(source) => {
-                let future = source.call();
+                let request = UrlRequest {
+                    refresh: std::mem::take(&mut self.stale_url),
+                };
+                let future = source.call(request);
                 let weak = weak.clone();
                 wasm_bindgen_futures::spawn_local(async move {
                     let url = future.await;
@@ -1148,13 +1182,17 @@ impl Inner {
         if stable {
             self.refreshes = 0;
         }
-        let decision = if self.options.reconnect.is_some() {
-            self.options
-                .close_policy
-                .decide_after(code, self.closing_by_us, self.refreshes)
-        } else {
+        let policy = &self.options.close_policy;
+        let decision = if self.options.reconnect.is_none() {
             CloseDecision::Stop
+        } else if opened_at.is_none() && self.options.url.is_some() {
+            // Refused at the handshake, perhaps a 401 for a stale token: ask for a fresh one now.
+            policy.decide_refused(code, self.closing_by_us, self.refreshes)
+        } else {
+            policy.decide_after(code, self.closing_by_us, self.refreshes)
         };
+        // Refused before it opened (an HTTP 401 looks like this) or told the token expired.
+        self.stale_url = opened_at.is_none() || decision == CloseDecision::Refresh;
         let mut notices = vec![closed];
         match decision {
             CloseDecision::Reconnect => notices.extend(self.schedule_reconnect(weak)),

@@ -13,6 +13,7 @@
 //! | binary data                 | [`use_websocket`] (`send_binary`, [`connection::Frame::Binary`]) |
 //! | throttled sends             | [`use_throttled_send`] + [`core::throttle`]              |
 //! | one connection per URL      | [`RealtimeProvider`] ([`provider`])                      |
+//! | auth tokens on every attempt | [`TokenSource`] on the [`RealtimeProvider`] ([`token`]) |
 //!
 //! Pure decisions live in [`core`] (plain Rust, unit-tested natively); the hooks are wiring.
 //! Nothing here panics on network input, logs per message, or leaks a closure.
@@ -35,6 +36,7 @@ pub mod connection;
 pub mod core;
 pub mod provider;
 pub mod redraw;
+pub mod token;
 pub mod use_event_source;
 pub mod use_message_handlers;
 pub mod use_presence;
@@ -48,6 +50,7 @@ pub use connection::{
 pub use provider::{
     use_connection, use_connection_registry, ConnectionRegistry, ConnectionRow, RealtimeProvider,
 };
+pub use token::TokenSource;
 pub use use_event_source::{
     use_event_source, use_event_source_with_options, EventSourceOptions, SseEvent, SseState,
 };

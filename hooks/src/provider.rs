@@ -7,7 +7,8 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use yew::prelude::*;
 
-use crate::connection::{Connection, LogEntry, WebSocketOptions};
+use crate::connection::{Connection, LogEntry, UrlSource, WebSocketOptions};
+use crate::token::TokenSource;
 
 /// One row of the connection panel: what a person needs to see about a live connection.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +70,8 @@ struct Shared {
 // distinct `BTreeMap<K, V>` costs the wasm bundle several KB of monomorphised tree code.
 #[derive(Default)]
 struct Registry {
+    /// Where connections get their tokens ([`RealtimeProviderProps::token`]).
+    token: Option<TokenSource>,
     /// Shared connections, sorted by endpoint.
     shared: Vec<Shared>,
     /// Panel row sources by id, in registration (= id) order.
@@ -122,6 +125,17 @@ impl PartialEq for ConnectionRegistry {
 }
 
 impl ConnectionRegistry {
+    /// The URL source a hook without one of its own uses for `endpoint`: from the provider's
+    /// token source, if it has one.
+    pub fn url_source(&self, endpoint: &str) -> Option<UrlSource> {
+        let registry = self.0.borrow();
+        registry.token.as_ref().map(|t| t.url_source(endpoint))
+    }
+
+    fn set_token(&self, token: Option<TokenSource>) {
+        self.0.borrow_mut().token = token;
+    }
+
     /// The shared connection for `endpoint`, created with `options` if there is none yet (the
     /// first user's options win).
     pub fn connection(&self, endpoint: &str, options: WebSocketOptions) -> Connection {
@@ -332,9 +346,14 @@ impl Drop for RowGuard {
 pub struct RealtimeProviderProps {
     /// The components that share connections.
     pub children: Children,
+    /// Where every WebSocket and SSE hook below gets its token (`?token=`), asked before every
+    /// attempt; see [`crate::token`]. Default: none (connect without tokens).
+    #[prop_or_default]
+    pub token: Option<TokenSource>,
 }
 
-/// Shares one connection per endpoint among the components below it.
+/// Shares one connection per endpoint among the components below it, and gives every WebSocket
+/// and SSE hook below it its auth token when `token` is set (see [`crate::token`]).
 ///
 /// # Example
 /// ```
@@ -356,6 +375,8 @@ pub struct RealtimeProviderProps {
 #[component]
 pub fn RealtimeProvider(props: &RealtimeProviderProps) -> Html {
     let registry = use_memo((), |_| ConnectionRegistry::default());
+    // Before the children render: they read it when they create their connections.
+    registry.set_token(props.token.clone());
     html! {
         <ContextProvider<ConnectionRegistry> context={(*registry).clone()}>
             { props.children.clone() }
@@ -411,6 +432,10 @@ pub fn use_connection_registry() -> Option<ConnectionRegistry> {
 #[hook]
 pub fn use_connection(endpoint: &str, options: WebSocketOptions) -> Connection {
     let registry = use_connection_registry();
+    let mut options = options;
+    if options.url.is_none() {
+        options.url = registry.as_ref().and_then(|r| r.url_source(endpoint));
+    }
     let update = use_force_update();
     // (endpoint, options, connection): replaced when either input changes, or when the
     // connection was shut down before this component leased it.

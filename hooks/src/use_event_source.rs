@@ -3,6 +3,11 @@
 //! The browser's own retry is left alone (it resends `Last-Event-ID` itself). When the browser gives
 //! up (the stream ends with an HTTP error, so `readyState` is CLOSED), the hook recreates the stream
 //! after a backoff delay and resumes with `?lastEventId=` — an `EventSource` cannot set headers.
+//!
+//! With a URL source (its own [`EventSourceOptions::url`], or the provider's
+//! [`crate::TokenSource`]) the URL is asked for before every stream, and a stream that ends
+//! after it was open (a server ends it when the token expires) is reopened at once by the hook
+//! with a fresh URL, instead of the browser's retry with the stale one.
 
 use std::cell::{Ref, RefCell};
 use std::fmt;
@@ -16,8 +21,8 @@ use web_sys::{EventSource, EventSourceInit, MessageEvent};
 use yew::prelude::*;
 
 use crate::browser;
-use crate::connection::Frame;
 use crate::connection::LogEntry;
+use crate::connection::{Frame, UrlRequest, UrlSource};
 use crate::core::backoff::ReconnectPolicy;
 use crate::core::decimal::Fixed;
 use crate::core::history::History;
@@ -39,6 +44,9 @@ pub struct EventSourceOptions {
     pub resume_param: String,
     /// How many events are kept. Default: 200.
     pub history: usize,
+    /// Where to connect, asked before every stream (for a token); `None` (the default) uses the
+    /// endpoint, or the [`crate::RealtimeProvider`]'s token source when it has one.
+    pub url: Option<UrlSource>,
 }
 
 impl Default for EventSourceOptions {
@@ -49,6 +57,7 @@ impl Default for EventSourceOptions {
             reconnect: ReconnectPolicy::default(),
             resume_param: "lastEventId".to_owned(),
             history: 200,
+            url: None,
         }
     }
 }
@@ -139,6 +148,10 @@ impl std::error::Error for SseError {}
 
 type NamedListener = (String, Closure<dyn FnMut(MessageEvent)>);
 
+/// Streams refused before opening that are retried at once with a fresh URL before the backoff
+/// takes over (the WebSocket engine's `ClosePolicy::max_refreshes`).
+const MAX_REFRESHES: u32 = 3;
+
 struct Stream {
     source: EventSource,
     listeners: Vec<NamedListener>,
@@ -173,6 +186,14 @@ struct Inner {
     timer: Option<Timeout>,
     on_change: Option<Rc<dyn Fn()>>,
     closed: bool,
+    /// Counts streams, so a URL that arrives for a replaced one is dropped.
+    generation: u64,
+    /// The next URL request says `refresh` (the last stream was refused before it opened).
+    stale_url: bool,
+    /// `performance.now()` when the current stream opened.
+    opened_at_ms: f64,
+    /// Streams refused in a row that were retried at once with a fresh URL.
+    refreshes: u32,
 }
 
 impl Inner {
@@ -187,10 +208,42 @@ impl Inner {
         self.timer = None;
         self.stream = None;
         self.retry_at_ms = None;
+        self.generation += 1;
+        self.state = SseState::Connecting;
+        let Some(source) = self.options.url.clone() else {
+            let endpoint = self.endpoint.clone();
+            self.open_stream(weak, &endpoint);
+            return;
+        };
+        let request = UrlRequest {
+            refresh: std::mem::take(&mut self.stale_url),
+        };
+        let future = source.call(request);
+        let generation = self.generation;
+        let weak = weak.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let url = future.await;
+            update(&weak, move |inner, weak| {
+                // A stream replaced, closed or reopened meanwhile does not want this URL.
+                if inner.generation != generation || inner.stream.is_some() {
+                    return;
+                }
+                match url {
+                    Ok(url) => inner.open_stream(weak, &url),
+                    Err(e) => {
+                        inner.log(format!("could not get the URL: {e}"));
+                        inner.fail(weak);
+                    }
+                }
+            });
+        });
+    }
+
+    fn open_stream(&mut self, weak: &Weak<RefCell<Inner>>, target: &str) {
         let url = browser::page_origin()
             .map_err(SseError::Create)
             .and_then(|origin| {
-                resolve_endpoint(&self.endpoint, &origin, Scheme::Http).map_err(SseError::BadUrl)
+                resolve_endpoint(target, &origin, Scheme::Http).map_err(SseError::BadUrl)
             });
         let mut url = match url {
             Ok(url) => url,
@@ -220,6 +273,8 @@ impl Inner {
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
             update(&w, |inner, _| {
                 inner.state = SseState::Open;
+                inner.opened_at_ms = browser::monotonic_ms();
+                inner.refreshes = 0;
                 inner.error = None;
                 inner.attempt = 0;
                 inner.log("open");
@@ -273,6 +328,20 @@ impl Inner {
 
     fn on_error(&mut self, weak: &Weak<RefCell<Inner>>) {
         let ready_state = self.stream.as_ref().map(|s| s.source.ready_state());
+        let was_open = self.state == SseState::Open;
+        // A stream that ends within a second of opening is left to the browser's own pace.
+        let lasted = browser::monotonic_ms() - self.opened_at_ms >= 1000.0;
+        if ready_state == Some(EventSource::CONNECTING)
+            && was_open
+            && lasted
+            && self.options.url.is_some()
+        {
+            // The stream ended after it was open (the server ends it when the token expires):
+            // the browser would retry with the stale URL; reopen now with a fresh one.
+            self.log("stream ended; reconnecting with a fresh URL");
+            self.connect(weak);
+            return;
+        }
         if ready_state == Some(EventSource::CONNECTING) {
             // The browser retries by itself and sends Last-Event-ID: leave it alone.
             self.state = SseState::Retrying;
@@ -280,6 +349,20 @@ impl Inner {
             self.log("interrupted; browser retrying");
             return;
         }
+        // Refused without ever opening: an HTTP error, perhaps a 401 for a stale token. With a
+        // URL source, ask for a fresh one and try at once, up to MAX_REFRESHES times in a row.
+        self.stale_url = !was_open;
+        if !was_open && self.options.url.is_some() && self.refreshes < MAX_REFRESHES {
+            self.refreshes += 1;
+            self.log("refused; getting a fresh URL and reconnecting now");
+            self.connect(weak);
+            return;
+        }
+        self.fail(weak);
+    }
+
+    /// The stream failed for good: try again after the backoff delay, or give up.
+    fn fail(&mut self, weak: &Weak<RefCell<Inner>>) {
         self.stream = None;
         self.error = Some(SseError::Failed);
         if self.options.reconnect.should_give_up(self.attempt) {
@@ -479,6 +562,10 @@ pub fn use_event_source_with_options(
     options: EventSourceOptions,
 ) -> UseEventSourceHandle {
     let registry = use_connection_registry();
+    let mut options = options;
+    if options.url.is_none() {
+        options.url = registry.as_ref().and_then(|r| r.url_source(url));
+    }
     let redraw = use_redraw();
     // A new URL or new options: a new stream with fresh state (events, last id, attempts).
     let inner = use_memo((url.to_owned(), options), move |(endpoint, options)| {
@@ -496,6 +583,10 @@ pub fn use_event_source_with_options(
             timer: None,
             on_change: None,
             closed: false,
+            generation: 0,
+            stale_url: false,
+            opened_at_ms: 0.0,
+            refreshes: 0,
         }))
     });
     let inner: Rc<RefCell<Inner>> = (*inner).clone();

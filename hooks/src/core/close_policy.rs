@@ -71,6 +71,18 @@ impl ClosePolicy {
             decision => decision,
         }
     }
+
+    /// [`ClosePolicy::decide_after`] for a socket refused before it opened, when the URL comes
+    /// from a source that can renew a token: a page cannot see a handshake's HTTP status, so a
+    /// refusal may be a 401 for a stale token, and is a refresh too (at once, not counted),
+    /// within the same [`ClosePolicy::max_refreshes`] budget. After that, ordinary backoff (a
+    /// server that is down fails this way every time).
+    pub fn decide_refused(&self, code: u16, closed_by_us: bool, refreshes: u32) -> CloseDecision {
+        match self.decide_after(code, closed_by_us, refreshes) {
+            CloseDecision::Reconnect if refreshes < self.max_refreshes => CloseDecision::Refresh,
+            decision => decision,
+        }
+    }
 }
 
 /// Short human text for a close code, for a status line in the UI.
@@ -94,6 +106,26 @@ pub fn describe_close_code(code: u16) -> &'static str {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_refused_handshake_is_a_refresh_within_the_budget() {
+        let policy = ClosePolicy::default();
+        assert_eq!(
+            policy.decide_refused(1006, false, 0),
+            CloseDecision::Refresh
+        );
+        assert_eq!(
+            policy.decide_refused(1006, false, 2),
+            CloseDecision::Refresh
+        );
+        assert_eq!(
+            policy.decide_refused(1006, false, 3),
+            CloseDecision::Reconnect
+        );
+        // What stops still stops; our own close is not a refusal.
+        assert_eq!(policy.decide_refused(1008, false, 0), CloseDecision::Stop);
+        assert_eq!(policy.decide_refused(1006, true, 0), CloseDecision::Stop);
+    }
 
     #[test]
     fn transient_server_closes_reconnect() {

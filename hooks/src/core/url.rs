@@ -259,6 +259,26 @@ pub const fn sse_endpoint(url: &'static str) -> &'static str {
     url
 }
 
+/// An HTTP endpoint for an app's config (an API the pages call), checked like
+/// [`sse_endpoint`] when the app compiles.
+pub const fn http_endpoint(url: &'static str) -> &'static str {
+    assert!(
+        is_http_endpoint(url),
+        "an HTTP endpoint is /path, http://host/path or https://host/path (no spaces)"
+    );
+    url
+}
+
+/// A login endpoint for an app's config: an HTTP endpoint, or empty for an app that signs no
+/// one in (it connects without tokens).
+pub const fn login_endpoint(url: &'static str) -> &'static str {
+    assert!(
+        url.is_empty() || is_http_endpoint(url),
+        "a login endpoint is empty (no sign-in), /path, http://host/path or https://host/path"
+    );
+    url
+}
+
 /// Whether [`ws_endpoint`] accepts `url`.
 pub const fn is_ws_endpoint(url: &str) -> bool {
     clean(url) && (is_path(url) || absolute(url, "ws://") || absolute(url, "wss://"))
