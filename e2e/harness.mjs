@@ -314,11 +314,13 @@ export class Scene {
   }
 
   /**
-   * Opens a user: a new context (no shared storage) at `baseUrl + path` with `?name=`.
-   * Waits for the app to render its nav (the wasm has started). `beforeGoto(page)` runs before
+   * Opens a user: a new context (no shared storage) at `baseUrl + path` with `?name=` (which
+   * signs in as that name, or names the user on a server without sign-in; `name: null` opens
+   * the sign-in screen). Waits for `ready` to render (default: the nav, so the wasm has started
+   * and the user is in). `beforeGoto(page)` runs before
    * the first navigation (e.g. to count every `load` from the first one on).
    */
-  async user(label, { baseUrl, path = '/', name = label, colorScheme = 'light', viewport = { width: 1280, height: 800 }, beforeGoto = null }) {
+  async user(label, { baseUrl, path = '/', name = label, colorScheme = 'light', viewport = { width: 1280, height: 800 }, beforeGoto = null, ready = 'nav .nav a' }) {
     const context = await this.browser.newContext({ viewport, colorScheme });
     const page = await context.newPage();
     if (beforeGoto) await beforeGoto(page);
@@ -334,7 +336,7 @@ export class Scene {
     const url = new URL(path, baseUrl);
     if (name) url.searchParams.set('name', name);
     await page.goto(url.href, { waitUntil: 'load', timeout: 30000 });
-    await waitForPage(page, `${label}'s app to render at ${url.pathname}`, () => !!document.querySelector('nav .nav a'), null, 20000);
+    await waitForPage(page, `${label}'s app to render at ${url.pathname} (${ready})`, (sel) => !!document.querySelector(sel), ready, 20000);
     return user;
   }
 

@@ -101,7 +101,8 @@ cp -r "$app/dist" "$work/dist-default"
 cp "$CARGO_TARGET_DIR/debug/realtime-server" "$work/bin/realtime-server.tmp"
 mv -f "$work/bin/realtime-server.tmp" "$work/bin/realtime-server"
 
-# 2. The variant with absolute endpoint URLs on a non-default port (no dev server of its own).
+# 2. The variant with absolute endpoint URLs on a non-default port (no dev server of its own),
+#    generated without sign-in (auth_login_url empty): it connects without tokens.
 abs="$work/abs-app"
 port_free() { python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' "$1" 2>/dev/null; }
 # The port is baked into the build, so it is picked below the kernel's ephemeral range (where
@@ -124,12 +125,15 @@ if [ -z "$abs_port" ] || ! fresh "$abs/e2e-abs-app" || ! port_free "$abs_port" \
     -d "typed_chat_ws_url=ws://127.0.0.1:$abs_port/ws/typed-chat" \
     -d "notifications_sse_url=http://127.0.0.1:$abs_port/sse/notifications" \
     -d "presence_ws_url=ws://127.0.0.1:$abs_port/ws/presence" \
+    -d "auth_login_url=" \
     -d dev_server=false
   echo "$abs_port" >"$abs/port"
   echo "$abs_pages" >"$abs/pages"
 fi
 grep -qF "CHAT: &str = ws(\"ws://127.0.0.1:$abs_port/ws/chat\")" "$abs/e2e-abs-app/src/config.rs" \
   || die "the absolute-URL app's src/config.rs does not point at port $abs_port"
+grep -qF 'AUTH_LOGIN: &str = login("")' "$abs/e2e-abs-app/src/config.rs" \
+  || die "the absolute-URL app was meant to be generated without sign-in (auth_login_url empty)"
 log "absolute-URL app: ${abs#"$root"/}/e2e-abs-app, endpoints on 127.0.0.1:$abs_port"
 
 export E2E_SERVER_BIN="$work/bin/realtime-server"

@@ -23,7 +23,8 @@ if [ -d server ]; then
   log "building the dev server"
   cargo build --quiet -p realtime-server
   start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/dev-server.log \
-    --addr 127.0.0.1:8081 --allowed-origins "http://127.0.0.1:$page_port,http://localhost:$page_port"
+    --addr 127.0.0.1:8081 --allowed-origins "http://127.0.0.1:$page_port,http://localhost:$page_port" \
+    --dev-login
   log "dev server on $DEV_SERVER_URL (log: target/dev-server.log)"
 fi
 log "building the app with trunk (first build takes a few minutes)"

@@ -112,11 +112,12 @@ check_app "$app" 2 # checks, browser tests
 log "2/2 adversarial answers"
 generate acme_rt2 -d chat_ws_url=ws://127.0.0.1:9001/chat -d typed_chat_ws_url=wss://rt.example.com:8443/rooms \
   -d notifications_sse_url=https://rt.example.com:8443/events -d presence_ws_url=ws://127.0.0.1:9001/presence \
-  -d dev_server=false
+  -d auth_login_url=https://id.example.com/realtime/login -d dev_server=false
 app="$out/acme-rt2"
 [ -d "$app" ] || app="$out/acme_rt2"
 grep -qF 'CHAT: &str = ws("ws://127.0.0.1:9001/chat")' "$app/src/config.rs" || die "chat URL not in src/config.rs"
 grep -qF 'NOTIFICATIONS: &str = sse("https://rt.example.com:8443/events")' "$app/src/config.rs" || die "SSE URL not in config"
+grep -qF 'AUTH_LOGIN: &str = login("https://id.example.com/realtime/login")' "$app/src/config.rs" || die "login URL not in config"
 [ ! -e "$app/server" ] || die "dev_server=false must drop server/"
 grep -q '"server"' "$app/Cargo.toml" && die "dev_server=false must drop server from the workspace"
 grep -q '^\[\[proxy\]\]' "$app/Trunk.toml" && die "dev_server=false must drop the Trunk proxies"
@@ -127,8 +128,10 @@ grep -q 'browser tests not run' "$root/target/logs/template-tests-$(basename "$a
 log "3/3 a bad answer is refused with a clear message"
 if msg=$(generate bad_app -d chat_ws_url='ftp://x/y' 2>&1); then die "ftp:// endpoint was accepted"; fi
 grep -q "chat_ws_url" <<<"$msg" || { echo "$msg" >&2; die "the refusal does not name the placeholder"; }
+if msg=$(generate bad_login -d auth_login_url='javascript:alert(1)' 2>&1); then die "a javascript: login URL was accepted"; fi
+grep -q "auth_login_url" <<<"$msg" || { echo "$msg" >&2; die "the refusal does not name auth_login_url"; }
 # cargo-generate creates the destination folder before running the pre hook; it must stay empty.
-if find "$out/bad_app" "$out/bad-app" -mindepth 1 2>/dev/null | grep -q .; then
+if find "$out/bad_app" "$out/bad-app" "$out/bad_login" "$out/bad-login" -mindepth 1 2>/dev/null | grep -q .; then
   die "a refused generation left files behind"
 fi
 log "template checks passed"

@@ -11,6 +11,7 @@
 use gloo_events::EventListener;
 use realtime_hooks::core::url::with_query_param;
 use realtime_hooks::RealtimeProvider;
+use realtime_pages::session::{use_session, SessionContext, SignIn, SignInState};
 use realtime_pages::ConnectionPanel;
 use yew::prelude::*;
 
@@ -110,13 +111,16 @@ impl Route {
     }
 }
 
-/// The display name from the page's `?name=` (e.g. `/cursors?name=Ada`), if any.
-// Unused when no WebSocket page is built in.
-#[allow(dead_code)]
+/// The display name from the page's `?name=` (e.g. `/cursors?name=Ada`), else the one this tab
+/// signed in with: who to sign in as, or (on a server without sign-in) the name to show.
 fn display_name() -> Option<String> {
-    let search = web_sys::window()?.location().search().ok()?;
-    let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
-    params.get("name").filter(|name| !name.trim().is_empty())
+    let from_url = || {
+        let search = web_sys::window()?.location().search().ok()?;
+        let params = web_sys::UrlSearchParams::new_with_str(&search).ok()?;
+        params.get("name").filter(|name| !name.trim().is_empty())
+    };
+    // Else the name this tab signed in with (a server without sign-in shows it too).
+    from_url().or_else(realtime_pages::session::remembered_name)
 }
 
 /// A WebSocket endpoint carrying the display name, so the server can show it to others.
@@ -172,9 +176,16 @@ fn href(route: Route) -> String {
     format!("{}{}", route.path(), search.unwrap_or_default())
 }
 
-/// The root component: provider for shared connections, router, nav and connection panel.
+/// The root component: sign-in, provider for shared connections, router, nav and connection
+/// panel.
+///
+/// Decision: the pages sit behind the sign-in screen when `config::AUTH_LOGIN` is set; every
+/// connection then carries the session's token (the provider's `TokenSource`). A link with
+/// `?name=` signs in as that name; a server whose login answers 404 runs open, and the app goes
+/// on without tokens, as it does when `AUTH_LOGIN` is empty.
 #[component]
 pub fn App() -> Html {
+    let session = use_session(crate::config::AUTH_LOGIN, display_name());
     let panel_open = use_state(|| false);
     let route = use_state(Route::current);
     {
@@ -212,6 +223,8 @@ pub fn App() -> Html {
         .nav a { display: block; padding: 0.35rem 0.8rem; border-radius: 8px; color: var(--muted); text-decoration: none; font-weight: 600; }
         .nav a.active, .nav a:hover { color: var(--text); background: var(--bg); }
         .panel-toggle { margin-left: auto; }
+        .who { display: flex; align-items: center; gap: 0.4rem; color: var(--muted); }
+        .who strong { color: var(--text); }
         .content { padding: 1.5rem; min-width: 0; }
         @media (max-width: 760px) {
             grid-template-columns: 1fr;
@@ -223,27 +236,56 @@ pub fn App() -> Html {
         let class = (*route == to).then_some("active");
         html! { <li>{ link(to, label, class, &navigate) }</li> }
     };
+    let pages_shown = matches!(session.state, SignInState::SignedIn(_) | SignInState::Open);
+    let signed_in = match &session.state {
+        SignInState::SignedIn(s) => Some(s.clone()),
+        _ => None,
+    };
+    let context = SessionContext {
+        session: signed_in.clone(),
+        publish_url: AttrValue::Static(crate::config::PUBLISH),
+    };
+    let sign_out = session.sign_out.reform(|_: MouseEvent| ());
+    let main = match &session.state {
+        SignInState::Starting => html! {
+            <section class={classes!("page", realtime_pages::styles::page())} role="status"><p>{ "Signing in…" }</p></section>
+        },
+        SignInState::SignedOut { error, busy } => html! {
+            <SignIn on_submit={session.sign_in.clone()} error={error.clone().map(AttrValue::from)} busy={*busy} />
+        },
+        SignInState::SignedIn(_) | SignInState::Open => switch(*route, &navigate),
+    };
     html! {
-        <RealtimeProvider>
+        <RealtimeProvider token={session.token.clone()}>
+        <ContextProvider<SessionContext> {context}>
             <div class={classes!("shell", style)}>
                 <header class="topbar">
                     <span class="brand">{ env!("CARGO_PKG_NAME") }</span>
-                    <nav aria-label="Pages"><ul class="nav">
-                        { for Route::PAGES.iter().copied().filter(|page| page.enabled())
-                            .map(|page| item(page, page.label())) }
-                    </ul></nav>
-                    <button class="secondary panel-toggle" aria-pressed={(*panel_open).to_string()}
-                        aria-controls="connection-panel" onclick={toggle_panel}>
-                        { if *panel_open { "Hide connections" } else { "Connections" } }
-                    </button>
+                    if pages_shown {
+                        <nav aria-label="Pages"><ul class="nav">
+                            { for Route::PAGES.iter().copied().filter(|page| page.enabled())
+                                .map(|page| item(page, page.label())) }
+                        </ul></nav>
+                        <button class="secondary panel-toggle" aria-pressed={(*panel_open).to_string()}
+                            aria-controls="connection-panel" onclick={toggle_panel}>
+                            { if *panel_open { "Hide connections" } else { "Connections" } }
+                        </button>
+                    }
+                    if let Some(s) = &signed_in {
+                        <span class="who" data-user-id={s.user_id.clone()}>
+                            { "Signed in as " }<strong>{ s.name.clone() }</strong>
+                            <button class="link sign-out" onclick={sign_out}>{ "Sign out" }</button>
+                        </span>
+                    }
                 </header>
                 <main class="content">
-                    { switch(*route, &navigate) }
+                    { main }
                 </main>
-                if *panel_open {
+                if *panel_open && pages_shown {
                     <ConnectionPanel />
                 }
             </div>
+        </ContextProvider<SessionContext>>
         </RealtimeProvider>
     }
 }

@@ -6,7 +6,9 @@
 //! `https://` URL is used as given. `ws` and `sse` check each value when the app compiles: a
 //! malformed one is a build error, not a page that never connects.
 
-use realtime_hooks::core::url::{sse_endpoint as sse, ws_endpoint as ws};
+use realtime_hooks::core::url::{
+    http_endpoint as http, login_endpoint as login, sse_endpoint as sse, ws_endpoint as ws,
+};
 
 /// WebSocket endpoint of the broadcast chat page.
 pub const CHAT: &str = ws("/ws/chat");
@@ -16,4 +18,10 @@ pub const TYPED_CHAT: &str = ws("/ws/typed-chat");
 pub const NOTIFICATIONS: &str = sse("/sse/notifications");
 /// WebSocket endpoint of the presence / collaborative cursors page.
 pub const PRESENCE: &str = ws("/ws/presence");
+/// Where users sign in: `POST {name}` answers a signed token that every connection then
+/// carries (`realtime_pages::session`). Empty: no sign-in screen, connections carry no token
+/// (for a backend that does not use them).
+pub const AUTH_LOGIN: &str = login("/api/dev/login");
+/// Where the notifications page publishes (`POST`, with the signed-in user's token).
+pub const PUBLISH: &str = http("/api/notifications");
 // xtask: new endpoints go above this line

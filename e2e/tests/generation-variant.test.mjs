@@ -1,5 +1,6 @@
 // Scenario 9: an app generated with absolute endpoint URLs (ws://127.0.0.1:PORT/..., no dev
-// server) and built with only some pages (cargo features, E2E_ABS_PAGES) works for the chat
+// server) and without sign-in (auth_login_url empty: no sign-in screen, no tokens, against a
+// server without auth), and built with only some pages (cargo features, E2E_ABS_PAGES) works for the chat
 // scenario, lists only its pages, and answers "not found" for the others. Its pages come from a second server instance on another
 // port, so the page's origin differs from the WebSocket server's (loopback origins are allowed
 // by default, so no --allowed-origins flag).
@@ -46,7 +47,9 @@ test('9. generation variant: absolute endpoint URLs on a non-default port, chat 
       assert.ok(user.sockets.length > 0, `${user.label} opened a WebSocket`);
       for (const url of user.sockets) {
         assert.ok(url.startsWith(`ws://127.0.0.1:${wsPort}/ws/chat`), `${user.label}'s WebSocket goes to the configured absolute URL, not the page's origin: ${url}`);
+        assert.ok(!url.includes('token='), `no sign-in, so no token: ${url}`);
       }
+      assert.equal(await user.page.locator('#sign-in-name, header .who').count(), 0, `${user.label}: no sign-in screen, no "signed in as"`);
     }
     const health = await getJson(wsServer, '/healthz');
     assert.ok(health.connections >= 2, `the endpoint server holds both connections (${JSON.stringify(health)})`);

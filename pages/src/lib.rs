@@ -10,6 +10,7 @@ pub mod chat;
 pub mod components;
 pub mod cursors;
 pub mod notifications;
+pub mod session;
 pub mod styles;
 pub mod typed_chat;
 

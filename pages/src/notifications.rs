@@ -11,7 +11,9 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 use yew::prelude::*;
 
+use crate::components::publish_form::PublishForm;
 use crate::components::status_badge::status_style;
+use crate::session::SessionContext;
 use crate::PageProps;
 
 /// One notification, as shown.
@@ -134,6 +136,11 @@ const LISTENED: [&str; 3] = ["notification", "message", "reset"];
 /// The notifications page.
 #[component]
 pub fn NotificationsPage(props: &PageProps) -> Html {
+    // Signed in with the `publish` right: a form to post one (see `PublishForm`).
+    let publisher = use_context::<SessionContext>().and_then(|ctx| {
+        let session = ctx.session.filter(|s| s.publish)?;
+        Some((ctx.publish_url, AttrValue::from(session.token)))
+    });
     let sse = use_event_source_with_options(
         &props.url,
         EventSourceOptions {
@@ -181,6 +188,9 @@ pub fn NotificationsPage(props: &PageProps) -> Html {
                     }
                 </div>
             </header>
+            if let Some((url, token)) = publisher {
+                <PublishForm {url} {token} />
+            }
             if missed {
                 <p class="notice" role="alert" data-testid="missed">
                     { "The server restarted or fell too far behind: some notifications may have been missed." }

@@ -468,7 +468,8 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
             </div>
             <div class="room">
                 <div class="room-main">
-                    <MessageList lines={state.lines.clone()} empty="Join a room to chat." />
+                    <MessageList lines={state.lines.clone()}
+                        empty={if state.room.is_some() { "No messages yet: say hello." } else { "Join a room to chat." }} />
                     <p class="typing" aria-live="polite" data-testid="typing">
                         { match typing_names.len() {
                             0 => String::new(),

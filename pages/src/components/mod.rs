@@ -2,4 +2,5 @@
 
 pub mod connection_panel;
 pub mod message_list;
+pub mod publish_form;
 pub mod status_badge;
