@@ -165,7 +165,7 @@ if wants fanout; then
   reps=$BENCH_REPS
   # Limits that would otherwise turn the benchmark into a test of themselves: connection cap,
   # per-client rate limit, and a per-client queue that fits a burst.
-  server_flags=(--demo-interval-ms 0 --max-connections 5000 --rate-per-sec 100000 --rate-burst 100000
+  server_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000 --rate-burst 100000
     --outbound-queue 65536)
   : >"$results/fanout.jsonl"
   # Scenarios: clients, burst messages (throughput), paced messages at rate (latency). The paced

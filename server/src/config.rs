@@ -44,9 +44,28 @@ pub struct Config {
     #[arg(long, env = "REALTIME_MAX_CONNECTIONS", default_value_t = 1000)]
     pub max_connections: usize,
 
+    /// Open WebSocket and SSE connections one client address may hold; more get HTTP 429.
+    #[arg(long, env = "REALTIME_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// Proxies whose `X-Forwarded-For` names the client (comma-separated CIDRs, e.g.
+    /// `127.0.0.1/32,10.0.0.0/8`); from anyone else the header is ignored.
+    #[arg(long, env = "REALTIME_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Frames queued for one client before it counts as a slow consumer (close 1013).
     #[arg(long, env = "REALTIME_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
+
+    /// Interval of the server's WebSocket pings (protocol pings: browsers answer them by
+    /// themselves), in milliseconds.
+    #[arg(long, env = "REALTIME_PING_INTERVAL_MS", default_value_t = 20_000)]
+    pub ping_interval_ms: u64,
+
+    /// A WebSocket client from which nothing (not even a pong) arrives for this long is closed
+    /// with 1001, in milliseconds; must exceed `--ping-interval-ms`.
+    #[arg(long, env = "REALTIME_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
 
     /// Presence entries not refreshed for this long are dropped, in milliseconds.
     #[arg(long, env = "REALTIME_PRESENCE_TTL_MS", default_value_t = 30_000)]
@@ -97,8 +116,7 @@ pub struct Config {
     pub dev_login: bool,
 
     /// Lifetime of a dev-login token, in seconds (1..=86400).
-    #[arg(long, env = "REALTIME_DEV_TOKEN_TTL_S", default_value_t = 600,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, env = "REALTIME_DEV_TOKEN_TTL_S", default_value_t = 600)]
     pub dev_token_ttl_s: u64,
 }
 
@@ -112,7 +130,11 @@ impl Default for Config {
             rate_per_sec: 50,
             rate_burst: 100,
             max_connections: 1000,
+            max_connections_per_ip: 256,
+            trusted_proxies: Vec::new(),
             outbound_queue: 256,
+            ping_interval_ms: 20_000,
+            idle_timeout_ms: 60_000,
             presence_ttl_ms: 30_000,
             sse_keepalive_ms: 15_000,
             sse_retry_ms: 2_000,
@@ -133,6 +155,16 @@ impl Config {
     /// How long a presence client may stay silent before it is dropped.
     pub fn presence_ttl(&self) -> Duration {
         Duration::from_millis(self.presence_ttl_ms.max(1))
+    }
+
+    /// Interval of the server's WebSocket pings.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(1))
+    }
+
+    /// How long a WebSocket client may stay silent (no frame, no pong) before it is closed.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.max(1))
     }
 
     /// Interval between SSE keep-alive comments.
@@ -162,15 +194,151 @@ impl Config {
             .or_else(|| self.dev_login.then(Secret::random))
     }
 
+    /// Checks every numeric setting against its range ([`RANGES`]); the error is one line
+    /// naming the flag, its variable, the range and the value given.
+    pub fn validate(&self) -> Result<(), String> {
+        for (flag, value) in self.numbers() {
+            let Some((_, var, min, max)) = RANGES.iter().find(|(f, ..)| *f == flag) else {
+                continue;
+            };
+            if value < *min || value > *max {
+                return Err(format!(
+                    "--{flag} ({var}) must be in {min}..={max}; got {value}"
+                ));
+            }
+        }
+        if self.idle_timeout_ms <= self.ping_interval_ms {
+            return Err(format!(
+                "--idle-timeout-ms (REALTIME_IDLE_TIMEOUT_MS) must exceed --ping-interval-ms ({}): a quiet client only answers pings; got {}",
+                self.ping_interval_ms, self.idle_timeout_ms
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every numeric setting by flag name, widened to u64 (a `usize` always fits here).
+    fn numbers(&self) -> [(&'static str, u64); 15] {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        [
+            ("max-text-bytes", wide(self.max_text_bytes)),
+            ("max-binary-bytes", wide(self.max_binary_bytes)),
+            ("rate-per-sec", u64::from(self.rate_per_sec)),
+            ("rate-burst", u64::from(self.rate_burst)),
+            ("max-connections", wide(self.max_connections)),
+            ("max-connections-per-ip", wide(self.max_connections_per_ip)),
+            ("outbound-queue", wide(self.outbound_queue)),
+            ("ping-interval-ms", self.ping_interval_ms),
+            ("idle-timeout-ms", self.idle_timeout_ms),
+            ("presence-ttl-ms", self.presence_ttl_ms),
+            ("sse-keepalive-ms", self.sse_keepalive_ms),
+            ("sse-retry-ms", self.sse_retry_ms),
+            ("sse-buffer", wide(self.sse_buffer)),
+            ("demo-interval-ms", self.demo_interval_ms),
+            ("dev-token-ttl-s", self.dev_token_ttl_s),
+        ]
+    }
+
     /// Outbound queue capacity; a zero-sized channel cannot exist, so at least 1.
     pub fn outbound_capacity(&self) -> usize {
         self.outbound_queue.max(1)
     }
 }
 
+/// The range of every numeric flag: (flag, variable, min, max). Out of range, the server exits
+/// with status 2 before binding (see [`Config::validate`]); inside them no duration or size
+/// arithmetic can overflow.
+pub const RANGES: &[(&str, &str, u64, u64)] = &[
+    (
+        "max-text-bytes",
+        "REALTIME_MAX_TEXT_BYTES",
+        1,
+        16 * 1024 * 1024,
+    ),
+    (
+        "max-binary-bytes",
+        "REALTIME_MAX_BINARY_BYTES",
+        1,
+        64 * 1024 * 1024,
+    ),
+    ("rate-per-sec", "REALTIME_RATE_PER_SEC", 1, 1_000_000),
+    ("rate-burst", "REALTIME_RATE_BURST", 1, 1_000_000),
+    ("max-connections", "REALTIME_MAX_CONNECTIONS", 1, 1_000_000),
+    (
+        "max-connections-per-ip",
+        "REALTIME_MAX_CONNECTIONS_PER_IP",
+        1,
+        1_000_000,
+    ),
+    ("outbound-queue", "REALTIME_OUTBOUND_QUEUE", 1, 1_000_000),
+    (
+        "ping-interval-ms",
+        "REALTIME_PING_INTERVAL_MS",
+        100,
+        3_600_000,
+    ),
+    (
+        "idle-timeout-ms",
+        "REALTIME_IDLE_TIMEOUT_MS",
+        200,
+        86_400_000,
+    ),
+    (
+        "presence-ttl-ms",
+        "REALTIME_PRESENCE_TTL_MS",
+        100,
+        86_400_000,
+    ),
+    (
+        "sse-keepalive-ms",
+        "REALTIME_SSE_KEEPALIVE_MS",
+        100,
+        86_400_000,
+    ),
+    ("sse-retry-ms", "REALTIME_SSE_RETRY_MS", 0, 86_400_000),
+    ("sse-buffer", "REALTIME_SSE_BUFFER", 1, 1_000_000),
+    (
+        "demo-interval-ms",
+        "REALTIME_DEMO_INTERVAL_MS",
+        0,
+        86_400_000,
+    ),
+    ("dev-token-ttl-s", "REALTIME_DEV_TOKEN_TTL_S", 1, 86_400),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_in_range_and_every_bound_is_checked() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let flags: Vec<&str> = Config::default()
+            .numbers()
+            .iter()
+            .map(|(f, _)| *f)
+            .collect();
+        for (flag, var, min, max) in RANGES {
+            assert!(flags.contains(flag), "{flag} has a value to check");
+            assert!(var.starts_with("REALTIME_"));
+            assert!(min <= max);
+        }
+        let too_long = Config {
+            presence_ttl_ms: u64::MAX,
+            ..Config::default()
+        };
+        let error = too_long.validate().unwrap_err();
+        assert!(
+            error.starts_with(
+                "--presence-ttl-ms (REALTIME_PRESENCE_TTL_MS) must be in 100..=86400000"
+            ),
+            "{error}"
+        );
+        let none = Config {
+            outbound_queue: 0,
+            ..Config::default()
+        };
+        assert!(none.validate().unwrap_err().contains("--outbound-queue"));
+    }
 
     #[test]
     fn parsing_no_flags_gives_the_default_config() {

@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::CLOSE_TOKEN_EXPIRED;
 use crate::broker::{Envelope, Subscriber};
+use crate::client_addr::ClientAddr;
 use crate::config::Config;
 use crate::protocol::{
     decode, now_ms, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError,
@@ -211,19 +212,21 @@ impl Conn {
 pub fn ws_route<E: Endpoint + Default>() -> MethodRouter<SharedState> {
     get(
         |State(state): State<SharedState>,
+         Extension(client): Extension<ClientAddr>,
          headers: HeaderMap,
          RawQuery(query): RawQuery,
          ws: WebSocketUpgrade| async move {
-            accept(state, ws, &headers, query.as_deref(), E::default())
+            accept(state, ws, client, &headers, query.as_deref(), E::default())
         },
     )
 }
 
-/// Checks the token (with auth on: 401 before the upgrade) and the connection cap, then
-/// upgrades and runs `endpoint` on the socket.
+/// Checks the token (with auth on: 401 before the upgrade) and the connection caps (global:
+/// 503; per client address: 429), then upgrades and runs `endpoint` on the socket.
 pub fn accept<E: Endpoint>(
     state: SharedState,
     ws: WebSocketUpgrade,
+    client: ClientAddr,
     headers: &HeaderMap,
     query: Option<&str>,
     endpoint: E,
@@ -238,9 +241,12 @@ pub fn accept<E: Endpoint>(
             return e.into_response();
         }
     };
-    let Some(slot) = state.slots.try_acquire() else {
-        tracing::debug!(endpoint = E::NAME, "connection cap reached");
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    let slot = match state.slots.try_acquire_for(client.0) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            tracing::debug!(endpoint = E::NAME, ?refused, "connection cap reached");
+            return refused.into_response();
+        }
     };
     let requested_name = query_param(query, "name");
     let user = state.new_user(requested_name.as_deref(), identity);
@@ -358,6 +364,12 @@ async fn read_loop<E: Endpoint>(
     // Set once the 4001 is sent: in-flight frames are still handled until then.
     let mut grace_until: Option<Instant> = None;
     let mut idle_deadline = idle.map(|d| Instant::now() + d);
+    // Liveness for every endpoint: a ping every interval; silence (not even a pong) for the
+    // idle timeout closes the socket, so half-open and abandoned sockets give their slot back.
+    let ping_every = config.ping_interval();
+    let silence_limit = config.idle_timeout();
+    let mut next_ping = Instant::now() + ping_every;
+    let mut silent_until = Instant::now() + silence_limit;
     let mut token_expiry = conn.user.identity.as_ref().map(|who| {
         let left = who.expires_at_ms.saturating_sub(now_ms());
         Instant::now() + Duration::from_millis(left.min(MAX_TOKEN_WAIT_MS))
@@ -401,6 +413,14 @@ async fn read_loop<E: Endpoint>(
                 continue;
             }
             _ = grace_over => return Ending::quiet(),
+            () = sleep_until(silent_until) => {
+                return Ending::closing(close(CLOSE_GOING_AWAY, "idle: nothing received, not even a pong"));
+            }
+            () = sleep_until(next_ping), if grace_until.is_none() => {
+                conn.inbox.push(Message::Ping(Bytes::new()));
+                next_ping = Instant::now() + ping_every;
+                continue;
+            }
             _ = overflow.cancelled(), if grace_until.is_none() => {
                 return Ending::closing(close(CLOSE_TRY_AGAIN_LATER, "slow consumer: outbound queue full"));
             }
@@ -414,6 +434,7 @@ async fn read_loop<E: Endpoint>(
             Some(Ok(message)) => message,
             Some(Err(error)) => return close_for_read_error(error),
         };
+        silent_until = Instant::now() + silence_limit;
         let (payload_len, limit) = match &message {
             Message::Text(text) => (text.len(), max_text),
             Message::Binary(data) => (data.len(), max_binary),

@@ -89,6 +89,7 @@ pub mod auth;
 pub mod binary;
 pub mod broker;
 pub mod chat;
+pub mod client_addr;
 pub mod config;
 pub mod connection;
 pub mod notifications;
@@ -310,7 +311,9 @@ async fn run(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
-    let server = axum::serve(listener, router_with(state.clone(), routes))
+    let app = router_with(state.clone(), routes)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
         .into_future();
     tokio::pin!(server);
@@ -343,6 +346,7 @@ pub fn router(state: SharedState) -> Router {
 pub fn router_with(state: SharedState, extra: Router<SharedState>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz).with_state(state.clone()))
+        .route("/readyz", get(readyz).with_state(state.clone()))
         .route("/ws/chat", ws_route::<chat::Chat>())
         .route("/ws/typed-chat", ws_route::<typed_chat::TypedChat>())
         .route("/ws/presence", ws_route::<presence::PresenceBoard>())
@@ -370,9 +374,37 @@ pub fn router_with(state: SharedState, extra: Router<SharedState>) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            client_addr::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             origin::guard,
         ))
         .with_state(state)
+}
+
+/// Readiness, for a load balancer deciding where to send new connections: 200 `ready`, or 503
+/// `degraded` while the shared broker (Redis) is unreachable, when this instance's clients would
+/// miss everyone else's messages (`draining` for a request in flight when shutdown began).
+/// Before it is ready the server does not listen (`serve` connects its backend first), and
+/// after SIGTERM it stops listening at once, so a balancer's check fails at connect then.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = if state.shutdown.is_cancelled() {
+        "draining"
+    } else if state.backend.health.degraded() {
+        "degraded"
+    } else {
+        "ready"
+    };
+    let code = if status == "ready" {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, notifications::json_body(&json!({ "status": status }))).into_response()
 }
 
 /// Liveness, the open connection count (tests use it to prove unmounts close sockets) and the

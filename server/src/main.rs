@@ -12,6 +12,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let config = Config::parse();
+    if let Err(e) = config.validate() {
+        // One line naming the flag and its range; status 2 like clap's own usage errors.
+        eprintln!("{APP_NAME}: {e}");
+        return ExitCode::from(2);
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::ws::Message;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{
     BackendError, Broker, Envelope, EventLog, EventPos, NewNotification, Replay, Subscriber,
 };
+use crate::client_addr::ClientAddr;
 use crate::protocol::{Level, Notification, MAX_TEXT_CHARS};
 use crate::state::{query_param, AppState, SharedState, SlotGuard};
 
@@ -139,6 +140,7 @@ pub fn parse_new_notification(body: &[u8]) -> Result<NewNotification, (&'static 
 /// `GET /sse/notifications`: optional resume point from `Last-Event-ID` or `?lastEventId=`.
 pub async fn stream(
     State(state): State<SharedState>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -152,8 +154,9 @@ pub async fn stream(
             return e.into_response();
         }
     };
-    let Some(slot) = state.slots.try_acquire() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    let slot = match state.slots.try_acquire_for(client.0) {
+        Ok(slot) => slot,
+        Err(refused) => return refused.into_response(),
     };
     // The header wins: EventSource reconnects to the same URL (whose ?lastEventId= is stale)
     // and sends the newest id it saw in the header.

@@ -167,7 +167,7 @@ pub async fn connect(
     let mut ready = shared.conn.subscribe();
     let _ = tokio::time::timeout(COMMAND_TIMEOUT, ready.wait_for(Option::is_some)).await;
     if shared.conn.borrow().is_none() {
-        tracing::warn!(url = %options.url, "redis not reachable yet; serving local clients only");
+        tracing::warn!(url = %redact_url(&options.url), "redis not reachable yet; serving local clients only");
     }
 
     Ok(Backend {
@@ -1116,9 +1116,51 @@ impl BackendHealth for RedisHealth {
     }
 }
 
+/// `url` with any password replaced by `***` (`redis://user:***@host/0`), for logs: a Redis URL
+/// often carries the credential of a managed instance.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The authority ends at the first '/', '?' or '#'; userinfo is what precedes its last '@'.
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    // `user:password@` keeps the user; a lone `secret@` (a token as userinfo) hides it all.
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{shown}@{host}{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_urls_are_logged_without_their_password() {
+        assert_eq!(
+            redact_url("redis://:s3cret@db.example:6379/0"),
+            "redis://:***@db.example:6379/0"
+        );
+        assert_eq!(
+            redact_url("rediss://app:s3cret@db.example/1"),
+            "rediss://app:***@db.example/1"
+        );
+        assert_eq!(
+            redact_url("redis://tokenonly@db.example"),
+            "redis://***@db.example"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(redact_url("redis://u:p@ss@h/0"), "redis://u:***@h/0");
+        assert!(!redact_url("redis://:a@b@c/0").contains("a@b"));
+    }
 
     fn n(id: &str) -> Notification {
         Notification {

@@ -2,6 +2,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
@@ -73,7 +74,8 @@ impl AppState {
         auth: Auth,
     ) -> SharedState {
         let origins = OriginPolicy::new(&config.allowed_origins);
-        let slots = ConnectionSlots::new(config.max_connections);
+        let slots =
+            ConnectionSlots::with_per_ip(config.max_connections, config.max_connections_per_ip);
         Arc::new(Self {
             config,
             backend,
@@ -233,31 +235,94 @@ impl UserLimits {
 }
 
 /// Counts long-lived connections against `--max-connections`.
+///
+/// Also counts per client address against `--max-connections-per-ip`, so one address cannot
+/// take every slot.
 #[derive(Debug, Clone)]
 pub struct ConnectionSlots {
     open: Arc<AtomicUsize>,
     max: usize,
+    per_ip: PerIp,
+    max_per_ip: usize,
+}
+
+/// Open connections per client address.
+type PerIp = Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>;
+
+/// Why a connection got no slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSlot {
+    /// `--max-connections` reached: HTTP 503.
+    Full,
+    /// This address holds `--max-connections-per-ip` already: HTTP 429.
+    TooManyFromAddress,
+}
+
+impl NoSlot {
+    /// The HTTP answer: status and one-line body.
+    pub fn into_response(self) -> axum::response::Response {
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        match self {
+            Self::Full => {
+                (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response()
+            }
+            Self::TooManyFromAddress => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from your address\n",
+            )
+                .into_response(),
+        }
+    }
 }
 
 impl ConnectionSlots {
-    /// Room for `max` connections.
+    /// Room for `max` connections, no per-address limit.
     pub fn new(max: usize) -> Self {
+        Self::with_per_ip(max, usize::MAX)
+    }
+
+    /// Room for `max` connections, at most `max_per_ip` from one address.
+    pub fn with_per_ip(max: usize, max_per_ip: usize) -> Self {
         Self {
             open: Arc::new(AtomicUsize::new(0)),
             max,
+            per_ip: Arc::default(),
+            max_per_ip,
         }
     }
 
     /// Takes a slot, or `None` when full; the slot is returned when the guard drops.
     pub fn try_acquire(&self) -> Option<SlotGuard> {
-        self.open
+        self.try_acquire_for(None).ok()
+    }
+
+    /// Takes a slot for a client at `ip` (unknown: only the global cap applies).
+    pub fn try_acquire_for(&self, ip: Option<IpAddr>) -> Result<SlotGuard, NoSlot> {
+        if let Some(ip) = ip {
+            let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+            let held = per_ip.entry(ip).or_insert(0);
+            if *held >= self.max_per_ip {
+                return Err(NoSlot::TooManyFromAddress);
+            }
+            *held += 1;
+        }
+        let global = self
+            .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| SlotGuard {
-                open: self.open.clone(),
-            })
+            });
+        let guard = SlotGuard {
+            open: self.open.clone(),
+            ip: ip.map(|ip| (ip, self.per_ip.clone())),
+            counted: global.is_ok(),
+        };
+        if global.is_err() {
+            // Dropping the guard gives the address's count back.
+            drop(guard);
+            return Err(NoSlot::Full);
+        }
+        Ok(guard)
     }
 
     /// Connections open now.
@@ -270,11 +335,24 @@ impl ConnectionSlots {
 #[derive(Debug)]
 pub struct SlotGuard {
     open: Arc<AtomicUsize>,
+    ip: Option<(IpAddr, PerIp)>,
+    counted: bool,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
+        if self.counted {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some((ip, per_ip)) = &self.ip {
+            let mut per_ip = per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(held) = per_ip.get_mut(ip) {
+                *held = held.saturating_sub(1);
+                if *held == 0 {
+                    per_ip.remove(ip);
+                }
+            }
+        }
     }
 }
 
@@ -298,6 +376,27 @@ mod tests {
         assert!(slots.try_acquire().is_none());
         drop(a);
         assert!(slots.try_acquire().is_some());
+    }
+
+    #[test]
+    fn one_address_cannot_take_every_slot() {
+        let slots = ConnectionSlots::with_per_ip(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = slots.try_acquire_for(Some(a)).unwrap();
+        let _a2 = slots.try_acquire_for(Some(a)).unwrap();
+        assert_eq!(
+            slots.try_acquire_for(Some(a)).unwrap_err(),
+            NoSlot::TooManyFromAddress
+        );
+        let _b1 = slots.try_acquire_for(Some(b)).unwrap();
+        assert_eq!(slots.try_acquire_for(Some(b)).unwrap_err(), NoSlot::Full);
+        assert_eq!(slots.open(), 3);
+        drop(a1);
+        // The refused global attempt gave b's count back: b may take the freed slot.
+        let b2 = slots.try_acquire_for(Some(b));
+        assert!(b2.is_ok());
+        assert_eq!(slots.open(), 3);
     }
 
     #[test]

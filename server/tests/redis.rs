@@ -470,6 +470,10 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
     assert_eq!(degraded["broker"]["state"], "degraded", "{degraded}");
     assert!(degraded["broker"]["lastError"].is_string(), "{degraded}");
     two.wait_status("degraded").await;
+    // Alive (/healthz 200) but not ready: a load balancer sends new clients elsewhere.
+    let (head, body) = http(one.addr, "GET", "/readyz", &[], b"").await;
+    assert_eq!(head.status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("degraded"));
 
     // Local clients are still served: B gets its own message back (chat echoes to everyone).
     send_json(&mut b, json!({"type": "message", "text": "m2"})).await;
@@ -480,6 +484,8 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
 
     redis.restart().await;
     let recovered = one.wait_status("ok").await;
+    let (head, _) = http(one.addr, "GET", "/readyz", &[], b"").await;
+    assert_eq!(head.status, 200, "ready again once Redis is back");
     assert!(
         recovered["broker"]["reconnects"].as_u64() >= Some(1),
         "{recovered}"

@@ -1,0 +1,183 @@
+//! Per-client limits and config ranges (issue #17): one address cannot take every connection
+//! slot (HTTP 429 past `--max-connections-per-ip`), `X-Forwarded-For` counts only from a trusted
+//! proxy, `/readyz` says when to send no new clients, and every numeric flag out of its range
+//! exits with status 2 and one line naming the flag, never a panic.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use realtime_server::config::RANGES;
+use realtime_server::Config;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// A WebSocket handshake claiming `forwarded` as the client: the HTTP status it gets (101 when
+/// the upgrade succeeds; the socket is returned to keep it open).
+async fn connect_as(server: &TestServer, forwarded: Option<&str>) -> (u16, Option<Ws>) {
+    let mut request = server.ws_url("/ws/chat").into_client_request().unwrap();
+    if let Some(f) = forwarded {
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", HeaderValue::from_str(f).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => (101, Some(ws)),
+        Err(e) => (refused_status(Err(e)), None),
+    }
+}
+
+#[tokio::test]
+async fn one_address_gets_429_past_its_share_and_a_forged_header_does_not_help() {
+    let server = TestServer::start(Config {
+        max_connections_per_ip: 2,
+        ..test_config()
+    })
+    .await;
+    let (s1, a) = connect_as(&server, None).await;
+    let (s2, _b) = connect_as(&server, None).await;
+    assert_eq!((s1, s2), (101, 101));
+    // A third from 127.0.0.1, claiming to be someone else: the claim is ignored (no trusted proxy).
+    let (s3, _) = connect_as(&server, Some("198.51.100.1")).await;
+    assert_eq!(s3, 429);
+    // The SSE stream counts against the same share.
+    let (head, body) = http(server.addr, "GET", "/sse/notifications", &[], b"").await;
+    assert_eq!(head.status, 429, "{}", String::from_utf8_lossy(&body));
+    // A closed connection gives its slot back.
+    let mut a = a.expect("open");
+    close_ws(&mut a).await;
+    let mut freed = false;
+    for _ in 0..50 {
+        if connect_as(&server, None).await.0 == 101 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(freed, "the slot came back after the close");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_share() {
+    let server = TestServer::start(Config {
+        max_connections_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..test_config()
+    })
+    .await;
+    let (a, _keep_a) = connect_as(&server, Some("198.51.100.1")).await;
+    let (b, _keep_b) = connect_as(&server, Some("198.51.100.2")).await;
+    assert_eq!((a, b), (101, 101), "two clients behind one proxy");
+    let (again, _) = connect_as(&server, Some("198.51.100.1")).await;
+    assert_eq!(again, 429, "the same client twice");
+    // A forged hop at the left does not make a new client: the proxy appended the real one.
+    let (forged, _) = connect_as(&server, Some("6.6.6.6, 198.51.100.2")).await;
+    assert_eq!(forged, 429);
+}
+
+#[tokio::test]
+async fn readyz_is_ready_until_shutdown_and_then_not() {
+    let mut server = TestServer::start(test_config()).await;
+    let (head, body) = http(server.addr, "GET", "/readyz", &[], b"").await;
+    assert_eq!(head.status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("ready"));
+    // A socket held open keeps the server draining for a while after the shutdown begins.
+    let (_ws, _) = connect(&server, "/ws/chat").await;
+    server.begin_shutdown();
+    // Not ready from then on: the listener is closed (a balancer's check fails at connect), or,
+    // on a request already in flight, 503 "draining".
+    let mut not_ready = false;
+    for _ in 0..100 {
+        match tokio::net::TcpStream::connect(server.addr).await {
+            Err(_) => {
+                not_ready = true;
+                break;
+            }
+            Ok(stream) => drop(stream),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        not_ready,
+        "no new connection is accepted once shutdown began"
+    );
+}
+
+#[test]
+fn every_numeric_flag_out_of_range_exits_2_naming_the_flag() {
+    let bin = env!("CARGO_BIN_EXE_realtime-server");
+    for (flag, var, min, max) in RANGES {
+        let mut bad = vec![max.saturating_add(1).to_string()];
+        if *min > 0 {
+            bad.push((min - 1).to_string());
+        }
+        for value in bad {
+            let out = Command::new(bin)
+                .env_clear()
+                .args(["--addr", "127.0.0.1:0", &format!("--{flag}"), &value])
+                .output()
+                .expect("the server binary runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // clap's own type check (a value too big for the type) also exits 2 and names it.
+            assert_eq!(out.status.code(), Some(2), "--{flag} {value}: {stderr}");
+            assert!(
+                stderr.contains(&format!("--{flag}")),
+                "--{flag} {value}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            if !stderr.contains("invalid value") {
+                assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+                assert!(stderr.contains(&format!("{min}..={max}")), "{stderr}");
+            }
+        }
+        // The variable is checked the same way.
+        let out = Command::new(bin)
+            .env_clear()
+            .env(var, max.saturating_add(1).to_string())
+            .args(["--addr", "127.0.0.1:0"])
+            .output()
+            .expect("the server binary runs");
+        assert_eq!(out.status.code(), Some(2), "{var}");
+    }
+    // The largest number there is: refused, no overflow panic.
+    let out = Command::new(bin)
+        .env_clear()
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--presence-ttl-ms",
+            &u64::MAX.to_string(),
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--presence-ttl-ms"));
+}
+
+#[tokio::test]
+async fn a_silent_socket_on_every_endpoint_is_closed_after_the_idle_timeout_and_a_live_one_is_not()
+{
+    let server = TestServer::start(Config {
+        ping_interval_ms: 100,
+        idle_timeout_ms: 400,
+        ..test_config()
+    })
+    .await;
+    for path in ["/ws/chat", "/ws/typed-chat", "/ws/presence", "/ws/binary"] {
+        let (mut silent, _) = connect(&server, path).await;
+        let (mut live, _) = connect(&server, path).await;
+        // `live` reads (and so answers the server's pings); `silent` reads nothing for 1.2 s.
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_millis(1_200) {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(50),
+                futures_util::StreamExt::next(&mut live),
+            )
+            .await;
+        }
+        let (code, _) = recv_close(&mut silent, std::time::Duration::from_secs(2)).await;
+        assert_eq!(code, 1001, "{path}: the silent client is closed as idle");
+        assert_alive(&mut live).await;
+    }
+}
