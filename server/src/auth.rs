@@ -409,7 +409,7 @@ pub async fn dev_login(
             return json_error(
                 StatusCode::BAD_REQUEST,
                 "malformed",
-                &format!("not a JSON object {{name}}: {e}"),
+                &format!("not a JSON object with a name: {e}"),
             )
         }
     };

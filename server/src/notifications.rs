@@ -190,11 +190,21 @@ pub async fn stream(
         .await
     {
         Ok(replay) => replay,
+        // A fresh stream needs no history: while the log (Redis) is away it is served from the
+        // live tail, which resumes when the log does. Only a resume needs the log.
+        Err(e) if last_event_id.is_none() => {
+            tracing::debug!(error = %e, "SSE log unavailable; serving the live tail only");
+            Replay {
+                reset: None,
+                events: Vec::new(),
+                newest: (0, 0),
+            }
+        }
         Err(e) => {
             tracing::warn!(error = %e, "SSE replay failed");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "notifications unavailable\n",
+                "notifications unavailable: cannot resume now\n",
             )
                 .into_response();
         }

@@ -481,6 +481,14 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
     // A notification cannot be stored: a clear 503, not a hang.
     let (status, body) = post_notification(two.addr, "during outage").await;
     assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")));
+    // A fresh SSE stream is served from the live tail; only a resume needs Redis (503).
+    let mut fresh = Sse::connect(two.addr, "/sse/notifications", &[]).await;
+    assert_eq!(
+        fresh.head.status, 200,
+        "a connect without Last-Event-ID works while degraded"
+    );
+    let resume = Sse::connect(two.addr, "/sse/notifications", &[("Last-Event-ID", "x-1")]).await;
+    assert_eq!(resume.head.status, 503, "a resume needs the stream");
 
     redis.restart().await;
     let recovered = one.wait_status("ok").await;
@@ -491,6 +499,17 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
         "{recovered}"
     );
     two.wait_status("ok").await;
+    // The stream opened during the outage gets what is published after it.
+    let (status, _) = post_notification(one.addr, "after the outage").await;
+    assert_eq!(status, 202);
+    let event = next_notification(&mut fresh).await;
+    assert_eq!(event.json()["message"], "after the outage");
+    let event = next_notification(&mut sse).await;
+    assert_eq!(
+        event.json()["message"],
+        "after the outage",
+        "the older stream gets it too"
+    );
 
     send_json(&mut b, json!({"type": "message", "text": "m3"})).await;
     send_json(&mut a, json!({"type": "message", "text": "m4"})).await;
