@@ -166,7 +166,7 @@ if wants fanout; then
   # Limits that would otherwise turn the benchmark into a test of themselves: connection cap,
   # per-client rate limit, and a per-client queue that fits a burst.
   server_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000 --rate-burst 100000
-    --outbound-queue 65536)
+    --outbound-queue 65536 --outbound-queue-bytes 268435456)
   : >"$results/fanout.jsonl"
   # Scenarios: clients, burst messages (throughput), paced messages at rate (latency). The paced
   # rate offers 50,000 deliveries/s in both sizes: below what either server can deliver, so the
@@ -223,7 +223,7 @@ fi
 if wants ingest; then
   log "ingest: raw JS vs our hook vs the seed pattern (${BENCH_INGEST_SIZES:-10000,100000} messages, $BENCH_REPS runs)"
   start_dev_server "$server_bin" "$logs/ingest-server.log" --addr 127.0.0.1:0 --demo-interval-ms 0 \
-    --test-endpoints --static-dir "$work/ingest-dist" --outbound-queue 250000
+    --test-endpoints --static-dir "$work/ingest-dist" --outbound-queue 250000 --outbound-queue-bytes 1073741824
   timeout 2400 node bench/browser.mjs ingest "$DEV_SERVER_URL" "$results/ingest.json" 2>&1 | tee "$logs/ingest.log" >&2 \
     || die "the ingest benchmark failed (log: ${logs#"$root"/}/ingest.log)"
   stop_spawned

@@ -38,7 +38,7 @@ PY
 cargo build --quiet --offline -p realtime-server
 start_dev_server "${CARGO_TARGET_DIR:-target}/debug/realtime-server" target/logs/browser-tests-server.log \
   --addr 127.0.0.1:0 --test-endpoints --demo-interval-ms 0 --allowed-origins '*' \
-  --outbound-queue 20000 --sse-retry-ms 500
+  --outbound-queue 20000 --outbound-queue-bytes 67108864 --sse-retry-ms 500
 log "dev server at $DEV_SERVER_URL"
 
 export REALTIME_TEST_SERVER=$DEV_SERVER_URL

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::extract::ws::{Message, Utf8Bytes};
@@ -66,32 +66,86 @@ pub enum Delivery {
 static NEXT_SUBSCRIBER: AtomicU64 = AtomicU64::new(1);
 
 /// A connection's bounded inbox as the broker sees it; cloning shares the same inbox.
+///
+/// Bounded twice: at most `capacity` frames and about `budget` bytes (a frame that finds the
+/// queue empty is always taken, so one frame of the largest allowed size fits; any more that
+/// would pass the budget overflows it). A client that does not read therefore pins at most
+/// about one budget of memory before it is closed as a slow consumer (1013).
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     id: u64,
     user_id: Arc<str>,
     tx: mpsc::Sender<Message>,
     overflow: CancellationToken,
+    queued: Arc<AtomicUsize>,
+    budget: usize,
+}
+
+/// The receiving end of a [`Subscriber`]'s queue; taking a frame gives its bytes back to the
+/// budget.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::Receiver<Message>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Inbox {
+    /// The next frame, waiting for one; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<Message> {
+        let message = self.rx.recv().await?;
+        self.taken(&message);
+        Some(message)
+    }
+
+    /// The next frame if one is queued.
+    pub fn try_recv(&mut self) -> Result<Message, mpsc::error::TryRecvError> {
+        let message = self.rx.try_recv()?;
+        self.taken(&message);
+        Ok(message)
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    fn taken(&self, message: &Message) {
+        self.queued
+            .fetch_sub(frame_bytes(message), Ordering::AcqRel);
+    }
+}
+
+/// The payload size a frame counts against the byte budget.
+pub fn frame_bytes(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+        Message::Close(_) => 0,
+    }
 }
 
 impl Subscriber {
-    /// A subscriber for `user_id` with an inbox of `capacity` frames, plus the inbox and the
-    /// token that fires when the inbox overflows.
+    /// A subscriber for `user_id` with an inbox of `capacity` frames and about `budget` bytes,
+    /// plus the inbox and the token that fires when the inbox overflows.
     pub fn new(
         user_id: Arc<str>,
         capacity: usize,
-    ) -> (Self, mpsc::Receiver<Message>, CancellationToken) {
+        budget: usize,
+    ) -> (Self, Inbox, CancellationToken) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflow = CancellationToken::new();
         let id = NEXT_SUBSCRIBER.fetch_add(1, Ordering::Relaxed);
+        let queued = Arc::new(AtomicUsize::new(0));
         (
             Self {
                 id,
                 user_id,
                 tx,
                 overflow: overflow.clone(),
+                queued: queued.clone(),
+                budget,
             },
-            rx,
+            Inbox { rx, queued },
             overflow,
         )
     }
@@ -120,13 +174,24 @@ impl Subscriber {
         if self.overflow.is_cancelled() {
             return Delivery::Overflowed;
         }
+        let bytes = frame_bytes(&message);
+        let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
+        if before > 0 && before.saturating_add(bytes) > self.budget {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
+            self.overflow.cancel();
+            return Delivery::Overflowed;
+        }
         match self.tx.try_send(message) {
             Ok(()) => Delivery::Delivered,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
                 self.overflow.cancel();
                 Delivery::Overflowed
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Gone,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(bytes, Ordering::AcqRel);
+                Delivery::Gone
+            }
         }
     }
 }
@@ -694,8 +759,8 @@ mod tests {
     #[test]
     fn full_inbox_marks_overflow_and_the_broker_forgets_the_subscriber() {
         let broker = InProcessBroker::default();
-        let (slow, _slow_rx, slow_overflow) = Subscriber::new("u1".into(), 2);
-        let (fast, mut fast_rx, _) = Subscriber::new("u2".into(), 16);
+        let (slow, _slow_rx, slow_overflow) = Subscriber::new("u1".into(), 2, usize::MAX);
+        let (fast, mut fast_rx, _) = Subscriber::new("u2".into(), 16, usize::MAX);
         block(broker.subscribe("t", slow)).unwrap();
         block(broker.subscribe("t", fast)).unwrap();
         for i in 0..5 {
@@ -714,8 +779,8 @@ mod tests {
     fn envelopes_to_others_skip_the_sender() {
         let broker = InProcessBroker::default();
         let sender_id: Arc<str> = "u1".into();
-        let (sender, mut sender_rx, _) = Subscriber::new(sender_id.clone(), 4);
-        let (other, mut other_rx, _) = Subscriber::new("u2".into(), 4);
+        let (sender, mut sender_rx, _) = Subscriber::new(sender_id.clone(), 4, usize::MAX);
+        let (other, mut other_rx, _) = Subscriber::new("u2".into(), 4, usize::MAX);
         block(broker.subscribe("t", sender)).unwrap();
         block(broker.subscribe("t", other)).unwrap();
         block(broker.publish("t", Envelope::to_others("x", &sender_id))).unwrap();

@@ -57,6 +57,15 @@ pub struct Config {
     #[arg(long, env = "REALTIME_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
 
+    /// Bytes queued for one client before it counts as a slow consumer (close 1013); a frame
+    /// that finds the queue empty is always taken, so the largest frame still fits.
+    #[arg(
+        long,
+        env = "REALTIME_OUTBOUND_QUEUE_BYTES",
+        default_value_t = 1_048_576
+    )]
+    pub outbound_queue_bytes: usize,
+
     /// Interval of the server's WebSocket pings (protocol pings: browsers answer them by
     /// themselves), in milliseconds.
     #[arg(long, env = "REALTIME_PING_INTERVAL_MS", default_value_t = 20_000)]
@@ -133,6 +142,7 @@ impl Default for Config {
             max_connections_per_ip: 256,
             trusted_proxies: Vec::new(),
             outbound_queue: 256,
+            outbound_queue_bytes: 1_048_576,
             ping_interval_ms: 20_000,
             idle_timeout_ms: 60_000,
             presence_ttl_ms: 30_000,
@@ -217,7 +227,7 @@ impl Config {
     }
 
     /// Every numeric setting by flag name, widened to u64 (a `usize` always fits here).
-    fn numbers(&self) -> [(&'static str, u64); 15] {
+    fn numbers(&self) -> [(&'static str, u64); 16] {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         [
             ("max-text-bytes", wide(self.max_text_bytes)),
@@ -227,6 +237,7 @@ impl Config {
             ("max-connections", wide(self.max_connections)),
             ("max-connections-per-ip", wide(self.max_connections_per_ip)),
             ("outbound-queue", wide(self.outbound_queue)),
+            ("outbound-queue-bytes", wide(self.outbound_queue_bytes)),
             ("ping-interval-ms", self.ping_interval_ms),
             ("idle-timeout-ms", self.idle_timeout_ms),
             ("presence-ttl-ms", self.presence_ttl_ms),
@@ -270,6 +281,12 @@ pub const RANGES: &[(&str, &str, u64, u64)] = &[
         1_000_000,
     ),
     ("outbound-queue", "REALTIME_OUTBOUND_QUEUE", 1, 1_000_000),
+    (
+        "outbound-queue-bytes",
+        "REALTIME_OUTBOUND_QUEUE_BYTES",
+        1024,
+        1024 * 1024 * 1024,
+    ),
     (
         "ping-interval-ms",
         "REALTIME_PING_INTERVAL_MS",

@@ -21,12 +21,12 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::CLOSE_TOKEN_EXPIRED;
-use crate::broker::{Envelope, Subscriber};
+use crate::broker::{Envelope, Inbox, Subscriber};
 use crate::client_addr::ClientAddr;
 use crate::config::Config;
 use crate::protocol::{
@@ -274,8 +274,11 @@ async fn run<E: Endpoint>(
     _slot: SlotGuard,
 ) {
     tracing::debug!(endpoint = E::NAME, user = %user.id, "open");
-    let (inbox, outbox, overflow) =
-        Subscriber::new(user.id.clone(), state.config.outbound_capacity());
+    let (inbox, outbox, overflow) = Subscriber::new(
+        user.id.clone(),
+        state.config.outbound_capacity(),
+        state.config.outbound_queue_bytes,
+    );
     let mut conn = Conn {
         state,
         user,
@@ -575,7 +578,7 @@ struct CloseCommand {
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut outbox: mpsc::Receiver<Message>,
+    mut outbox: Inbox,
     mut close_rx: oneshot::Receiver<CloseCommand>,
     gone: CancellationToken,
 ) {
@@ -615,7 +618,7 @@ async fn write_loop(
 /// Returns `Ok(false)` when the queue is closed and empty.
 async fn write_some(
     sink: &mut SplitSink<WebSocket, Message>,
-    outbox: &mut mpsc::Receiver<Message>,
+    outbox: &mut Inbox,
     held: &mut Option<Message>,
 ) -> Result<bool, axum::Error> {
     if held.is_none() {
@@ -637,7 +640,7 @@ async fn write_some(
 
 async fn finish(
     sink: &mut SplitSink<WebSocket, Message>,
-    outbox: &mut mpsc::Receiver<Message>,
+    outbox: &mut Inbox,
     held: Option<Message>,
     command: CloseCommand,
 ) {

@@ -17,12 +17,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{
-    BackendError, Broker, Envelope, EventLog, EventPos, NewNotification, Replay, Subscriber,
+    BackendError, Broker, Envelope, EventLog, EventPos, Inbox, NewNotification, Replay, Subscriber,
 };
 use crate::client_addr::ClientAddr;
 use crate::protocol::{Level, Notification, MAX_TEXT_CHARS};
@@ -166,8 +166,11 @@ pub async fn stream(
         .map(str::to_string)
         .or_else(|| query_param(query.as_deref(), "lastEventId"));
 
-    let (subscriber, inbox, overflow) =
-        Subscriber::new(Arc::from("sse"), state.config.outbound_capacity());
+    let (subscriber, inbox, overflow) = Subscriber::new(
+        Arc::from("sse"),
+        state.config.outbound_capacity(),
+        state.config.outbound_queue_bytes,
+    );
     let broker = state.backend.broker.clone();
     // Subscribe before reading the log, so nothing published in between is lost; duplicates
     // are dropped by sequence number instead.
@@ -280,7 +283,7 @@ fn render_event(id: &str, data: &str) -> Bytes {
 
 struct SseStream {
     pending: VecDeque<Bytes>,
-    inbox: mpsc::Receiver<Message>,
+    inbox: Inbox,
     overflow: CancellationToken,
     keepalive: Interval,
     shutdown: CancellationToken,

@@ -181,3 +181,50 @@ async fn a_silent_socket_on_every_endpoint_is_closed_after_the_idle_timeout_and_
         assert_alive(&mut live).await;
     }
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_closed_at_the_byte_budget_not_at_the_frame_cap() {
+    // 40 echoes of 512 KiB (20 MiB) fit the 256-frame cap; the 1 MiB byte budget stops them.
+    let server = TestServer::start(test_config()).await;
+    let (mut ws, _) = connect(&server, "/ws/binary").await;
+    let chunk = vec![7u8; 512 * 1024];
+    for _ in 0..40 {
+        if futures_util::SinkExt::send(
+            &mut ws,
+            tokio_tungstenite::tungstenite::Message::Binary(chunk.clone().into()),
+        )
+        .await
+        .is_err()
+        {
+            break; // already closed by the server
+        }
+    }
+    // Only now read: what was queued, then the slow-consumer close.
+    let mut echoes = 0;
+    let code = loop {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            futures_util::StreamExt::next(&mut ws),
+        )
+        .await
+        {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(_)))) => echoes += 1,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => {
+                break frame.map(|f| u16::from(f.code));
+            }
+            Ok(Some(Ok(_))) => {}
+            other => {
+                panic!("expected the slow-consumer close, got {other:?} after {echoes} echoes")
+            }
+        }
+    };
+    assert_eq!(
+        code,
+        Some(1013),
+        "closed as a slow consumer after {echoes} echoes"
+    );
+    assert!(
+        echoes < 40,
+        "the queue did not hold all 20 MiB ({echoes} echoes came back)"
+    );
+}
