@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gloo_timers::future::sleep;
 use realtime_hooks::connection::UrlSource;
-use realtime_hooks::core::backoff::{Jitter, ReconnectPolicy};
+use realtime_hooks::core::backoff::ReconnectPolicy;
 use realtime_hooks::core::heartbeat::{HeartbeatPolicy, PingFormat};
 use realtime_hooks::core::outbox::SendPolicy;
 use realtime_hooks::{
@@ -27,26 +27,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod common;
 use common::*;
-
-/// A schedule that retries after `ms`, exactly, forever.
-fn fixed_retry(ms: u32) -> ReconnectPolicy {
-    ReconnectPolicy {
-        base_delay_ms: ms,
-        max_delay_ms: ms,
-        jitter: Jitter::None,
-        ..Default::default()
-    }
-}
-
-fn texts(frames: &[Frame]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Text(t) => Some(t.clone()),
-            Frame::Binary(_) => None,
-        })
-        .collect()
-}
 
 /// Runs a line of JavaScript in the test page (event dispatch, property overrides).
 fn js(source: &str) {

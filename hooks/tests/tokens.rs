@@ -13,13 +13,11 @@ use std::time::Duration;
 
 use gloo_timers::future::sleep;
 use realtime_hooks::connection::{UrlRequest, UrlSource};
-use realtime_hooks::core::backoff::{Jitter, ReconnectPolicy};
 use realtime_hooks::core::outbox::SendPolicy;
 use realtime_hooks::use_event_source::UseEventSourceHandle;
 use realtime_hooks::{
     use_event_source_with_options, use_websocket_with_options, Connection, EventSourceOptions,
-    Frame, RealtimeProvider, TokenSource, UseWebSocketHandle, UseWebSocketOptions,
-    WebSocketOptions,
+    RealtimeProvider, TokenSource, UseWebSocketHandle, UseWebSocketOptions, WebSocketOptions,
 };
 use wasm_bindgen_test::*;
 use yew::prelude::*;
@@ -28,26 +26,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod common;
 use common::*;
-
-/// A schedule that retries after `ms`, exactly, forever.
-fn fixed_retry(ms: u32) -> ReconnectPolicy {
-    ReconnectPolicy {
-        base_delay_ms: ms,
-        max_delay_ms: ms,
-        jitter: Jitter::None,
-        ..Default::default()
-    }
-}
-
-fn texts(frames: &[Frame]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Text(t) => Some(t.clone()),
-            Frame::Binary(_) => None,
-        })
-        .collect()
-}
 
 /// Every request a token source was asked with, in order.
 type Asked = Rc<RefCell<Vec<UrlRequest>>>;

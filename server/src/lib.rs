@@ -221,41 +221,29 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        if let Some(backend) = self.backend {
-            return run(
-                self.config,
-                backend,
-                self.routes,
-                self.extensions,
-                self.authorizer,
-                listener,
-                shutdown,
-            )
-            .await;
-        }
-        let Some(url) = self.config.redis_url() else {
-            let backend = Backend::in_process(self.config.sse_buffer);
-            return run(
-                self.config,
-                backend,
-                self.routes,
-                self.extensions,
-                self.authorizer,
-                listener,
-                shutdown,
-            )
-            .await;
+        self.config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // The backend asked for: given, else Redis when a URL is set, else in-process.
+        let (backend, stop_backend) = match (self.backend, self.config.redis_url()) {
+            (Some(backend), _) => (backend, None),
+            (None, None) => (Backend::in_process(self.config.sse_buffer), None),
+            (None, Some(url)) => {
+                let stop = tokio_util::sync::CancellationToken::new();
+                let options = redis_backend::RedisOptions {
+                    url,
+                    prefix: self.config.redis_prefix.clone(),
+                    stream_maxlen: self.config.sse_buffer,
+                    presence_ttl: self.config.presence_ttl(),
+                };
+                let backend = redis_backend::connect(options, stop.clone())
+                    .await
+                    .map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidInput, format!("redis: {e}"))
+                    })?;
+                (backend, Some(stop))
+            }
         };
-        let stop_backend = tokio_util::sync::CancellationToken::new();
-        let options = redis_backend::RedisOptions {
-            url,
-            prefix: self.config.redis_prefix.clone(),
-            stream_maxlen: self.config.sse_buffer,
-            presence_ttl: self.config.presence_ttl(),
-        };
-        let backend = redis_backend::connect(options, stop_backend.clone())
-            .await
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("redis: {e}")))?;
         let result = run(
             self.config,
             backend,
@@ -266,7 +254,10 @@ impl Server {
             shutdown,
         )
         .await;
-        stop_backend.cancel();
+        // The Redis tasks stop after the server does.
+        if let Some(stop) = stop_backend {
+            stop.cancel();
+        }
         result
     }
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gloo_timers::future::sleep;
+use realtime_hooks::core::backoff::{Jitter, ReconnectPolicy};
 use realtime_hooks::{Connection, Frame};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -106,4 +107,25 @@ pub async fn wait_for_connections(expected: u64, limit: Duration) {
         sleep(Duration::from_millis(50)).await;
         waited += Duration::from_millis(50);
     }
+}
+
+/// A schedule that retries after `ms`, exactly, forever.
+pub fn fixed_retry(ms: u32) -> ReconnectPolicy {
+    ReconnectPolicy {
+        base_delay_ms: ms,
+        max_delay_ms: ms,
+        jitter: Jitter::None,
+        ..Default::default()
+    }
+}
+
+/// The text frames among `frames`, in order.
+pub fn texts(frames: &[Frame]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Text(t) => Some(t.clone()),
+            Frame::Binary(_) => None,
+        })
+        .collect()
 }
