@@ -67,10 +67,11 @@ static NEXT_SUBSCRIBER: AtomicU64 = AtomicU64::new(1);
 
 /// A connection's bounded inbox as the broker sees it; cloning shares the same inbox.
 ///
-/// Bounded twice: at most `capacity` frames and about `budget` bytes (a frame that finds the
-/// queue empty is always taken, so one frame of the largest allowed size fits; any more that
-/// would pass the budget overflows it). A client that does not read therefore pins at most
-/// about one budget of memory before it is closed as a slow consumer (1013).
+/// Bounded twice: at most `capacity` frames and about `budget` bytes: a frame is taken while
+/// the queue holds less than the budget, so the queue passes it by one frame at most (the
+/// largest allowed frame always fits, even behind a few small ones). A client that does not
+/// read therefore pins at most the budget plus one frame before it is closed as a slow
+/// consumer (1013).
 #[derive(Debug, Clone)]
 pub struct Subscriber {
     id: u64,
@@ -176,7 +177,7 @@ impl Subscriber {
         }
         let bytes = frame_bytes(&message);
         let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
-        if before > 0 && before.saturating_add(bytes) > self.budget {
+        if before >= self.budget {
             self.queued.fetch_sub(bytes, Ordering::AcqRel);
             self.overflow.cancel();
             return Delivery::Overflowed;

@@ -57,8 +57,8 @@ pub struct Config {
     #[arg(long, env = "REALTIME_OUTBOUND_QUEUE", default_value_t = 256)]
     pub outbound_queue: usize,
 
-    /// Bytes queued for one client before it counts as a slow consumer (close 1013); a frame
-    /// that finds the queue empty is always taken, so the largest frame still fits.
+    /// Bytes queued for one client before it counts as a slow consumer (close 1013); a frame is
+    /// taken while less than this is queued, so the largest frame still fits.
     #[arg(
         long,
         env = "REALTIME_OUTBOUND_QUEUE_BYTES",
