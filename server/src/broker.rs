@@ -15,6 +15,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::history::{HistoryLimits, InProcessHistory, MessageHistory};
 use crate::protocol::{now_ms, Level, Notification, Presence};
 
 /// A boxed, sendable future, so the traits below can be used as trait objects.
@@ -393,6 +394,8 @@ pub struct Backend {
     pub events: Arc<dyn EventLog>,
     /// Counters and key-values for endpoint data shared by every instance.
     pub store: Arc<dyn SharedStore>,
+    /// Chat history: `seq`, replay, idempotent sends (see [`crate::history`]).
+    pub history: Arc<dyn MessageHistory>,
     /// How healthy the shared services are (`/healthz`).
     pub health: Arc<dyn BackendHealth>,
     /// Appended to user ids (`u7` + tag) so ids stay unique across instances sharing a broker.
@@ -424,9 +427,16 @@ impl BackendHealth for InProcessHealth {
 }
 
 impl Backend {
-    /// Everything in this process, with a notification buffer of `sse_buffer` events.
+    /// Everything in this process, with a notification buffer of `sse_buffer` events and the
+    /// default chat history limits.
     pub fn in_process(sse_buffer: usize) -> Self {
+        Self::in_process_with(sse_buffer, HistoryLimits::default())
+    }
+
+    /// Everything in this process, with these buffer and history sizes.
+    pub fn in_process_with(sse_buffer: usize, history: HistoryLimits) -> Self {
         Self {
+            history: Arc::new(InProcessHistory::new(history)),
             broker: Arc::new(InProcessBroker::default()),
             presence: Arc::new(InProcessPresence::default()),
             events: Arc::new(InProcessEventLog::new(sse_buffer)),

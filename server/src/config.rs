@@ -92,6 +92,19 @@ pub struct Config {
     #[arg(long, env = "REALTIME_SSE_BUFFER", default_value_t = 256)]
     pub sse_buffer: usize,
 
+    /// Chat messages kept per stream (the global chat, each room) for replay after a
+    /// reconnect and for newcomers.
+    #[arg(long, env = "REALTIME_HISTORY_MESSAGES", default_value_t = 1_000)]
+    pub history_messages: usize,
+
+    /// Chat messages older than this many seconds leave the history.
+    #[arg(long, env = "REALTIME_HISTORY_AGE_S", default_value_t = 600)]
+    pub history_age_s: u64,
+
+    /// Newest messages a client without a usable position gets on arrival.
+    #[arg(long, env = "REALTIME_HISTORY_ON_JOIN", default_value_t = 50)]
+    pub history_on_join: usize,
+
     /// Interval of the demo notification generator in milliseconds; 0 turns it off.
     #[arg(long, env = "REALTIME_DEMO_INTERVAL_MS", default_value_t = 5_000)]
     pub demo_interval_ms: u64,
@@ -149,6 +162,9 @@ impl Default for Config {
             sse_keepalive_ms: 15_000,
             sse_retry_ms: 2_000,
             sse_buffer: 256,
+            history_messages: 1_000,
+            history_age_s: 600,
+            history_on_join: 50,
             demo_interval_ms: 5_000,
             test_endpoints: false,
             static_dir: None,
@@ -162,6 +178,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How much chat history each stream keeps.
+    pub fn history_limits(&self) -> crate::history::HistoryLimits {
+        crate::history::HistoryLimits {
+            max_messages: self.history_messages.max(1),
+            max_age: Duration::from_secs(self.history_age_s.max(1)),
+            on_join: self.history_on_join,
+        }
+    }
+
     /// How long a presence client may stay silent before it is dropped.
     pub fn presence_ttl(&self) -> Duration {
         Duration::from_millis(self.presence_ttl_ms.max(1))
@@ -227,7 +252,7 @@ impl Config {
     }
 
     /// Every numeric setting by flag name, widened to u64 (a `usize` always fits here).
-    fn numbers(&self) -> [(&'static str, u64); 16] {
+    fn numbers(&self) -> [(&'static str, u64); 19] {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         [
             ("max-text-bytes", wide(self.max_text_bytes)),
@@ -244,6 +269,9 @@ impl Config {
             ("sse-keepalive-ms", self.sse_keepalive_ms),
             ("sse-retry-ms", self.sse_retry_ms),
             ("sse-buffer", wide(self.sse_buffer)),
+            ("history-messages", wide(self.history_messages)),
+            ("history-age-s", self.history_age_s),
+            ("history-on-join", wide(self.history_on_join)),
             ("demo-interval-ms", self.demo_interval_ms),
             ("dev-token-ttl-s", self.dev_token_ttl_s),
         ]
@@ -320,6 +348,9 @@ pub const RANGES: &[(&str, &str, u64, u64)] = &[
         86_400_000,
     ),
     ("dev-token-ttl-s", "REALTIME_DEV_TOKEN_TTL_S", 1, 86_400),
+    ("history-messages", "REALTIME_HISTORY_MESSAGES", 1, 100_000),
+    ("history-age-s", "REALTIME_HISTORY_AGE_S", 1, 7 * 86_400),
+    ("history-on-join", "REALTIME_HISTORY_ON_JOIN", 0, 1_000),
 ];
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
@@ -80,6 +81,15 @@ pub trait Endpoint: Send + 'static {
         None
     }
 
+    /// Fields the endpoint adds to this socket's `welcome` (the chat's `epoch` and `seq`);
+    /// runs before anything is sent.
+    fn welcome_fields(
+        &mut self,
+        _conn: &mut Conn,
+    ) -> impl Future<Output = Map<String, Value>> + Send {
+        async { Map::new() }
+    }
+
     /// After the welcome frame and the endpoint topic subscription.
     fn on_open(&mut self, conn: &mut Conn) -> impl Future<Output = ()> + Send;
 
@@ -126,9 +136,20 @@ pub struct Conn {
     pub user: User,
     inbox: Subscriber,
     topics: Vec<String>,
+    query: Option<String>,
 }
 
 impl Conn {
+    /// A parameter of the URL this socket was opened with (`?since=…`), percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_param(self.query.as_deref(), name)
+    }
+
+    /// Whether this socket's user is signed (a token was checked), not an open-mode guest.
+    pub fn signed_user(&self) -> Option<&str> {
+        self.user.identity.as_ref().map(|who| &*who.sub)
+    }
+
     /// Queues a frame for this client only ([`ServerMsg`], or any frame an endpoint defines).
     pub fn send(&self, msg: &(impl Serialize + ?Sized)) {
         self.inbox.push(Message::Text(to_json(msg).into()));
@@ -249,6 +270,7 @@ pub fn accept<E: Endpoint>(
         }
     };
     let requested_name = query_param(query, "name");
+    let query = query.map(str::to_string);
     let user = state.new_user(requested_name.as_deref(), identity);
     let frame_limit = state
         .config
@@ -262,7 +284,7 @@ pub fn accept<E: Endpoint>(
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "upgrade failed"))
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
-            run(socket, state, user, endpoint, slot).await;
+            run(socket, state, user, endpoint, slot, query).await;
         })
 }
 
@@ -272,6 +294,7 @@ async fn run<E: Endpoint>(
     user: User,
     mut endpoint: E,
     _slot: SlotGuard,
+    query: Option<String>,
 ) {
     tracing::debug!(endpoint = E::NAME, user = %user.id, "open");
     let (inbox, outbox, overflow) = Subscriber::new(
@@ -284,6 +307,7 @@ async fn run<E: Endpoint>(
         user,
         inbox,
         topics: Vec::new(),
+        query,
     };
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
@@ -292,10 +316,12 @@ async fn run<E: Endpoint>(
     let writer = write_loop(sink, outbox, close_rx, writer_gone.clone());
 
     let reader = async move {
+        let extra = endpoint.welcome_fields(&mut conn).await;
         conn.send(&ServerMsg::Welcome {
             user_id: conn.user.id.to_string(),
             name: conn.user.name.to_string(),
             server: crate::APP_NAME,
+            extra,
         });
         conn.subscribe(endpoint_topic(E::NAME)).await;
         endpoint.on_open(&mut conn).await;
@@ -364,6 +390,7 @@ async fn read_loop<E: Endpoint>(
         None => Arc::new(std::sync::Mutex::new(fresh_bucket())),
     };
     let shutdown = conn.state.shutdown.clone();
+    let mut drops = conn.state.socket_drops.subscribe();
     // Set once the 4001 is sent: in-flight frames are still handled until then.
     let mut grace_until: Option<Instant> = None;
     let mut idle_deadline = idle.map(|d| Instant::now() + d);
@@ -416,6 +443,20 @@ async fn read_loop<E: Endpoint>(
                 continue;
             }
             _ = grace_over => return Ending::quiet(),
+            order = drops.recv() => {
+                let hit = match order {
+                    Ok(order) => order.matches(E::NAME, &conn.user.id),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => false,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        drops = conn.state.socket_drops.subscribe();
+                        false
+                    }
+                };
+                if hit {
+                    return Ending::dropped();
+                }
+                continue;
+            }
             () = sleep_until(silent_until) => {
                 return Ending::closing(close(CLOSE_GOING_AWAY, "idle: nothing received, not even a pong"));
             }
@@ -534,6 +575,14 @@ impl Ending {
         Self {
             close: None,
             readable: true,
+        }
+    }
+
+    /// Gone without a close frame, as a crashed server or a cut cable looks to the client.
+    fn dropped() -> Self {
+        Self {
+            close: None,
+            readable: false,
         }
     }
 }

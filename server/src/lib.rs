@@ -92,6 +92,7 @@ pub mod chat;
 pub mod client_addr;
 pub mod config;
 pub mod connection;
+pub mod history;
 pub mod notifications;
 pub mod origin;
 pub mod presence;
@@ -99,6 +100,7 @@ pub mod protocol;
 pub mod redis_backend;
 pub mod state;
 pub mod static_files;
+pub mod streams;
 pub mod test_endpoints;
 pub mod typed_chat;
 
@@ -134,7 +136,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let backend = Backend::in_process(config.sse_buffer);
+    let backend = Backend::in_process_with(config.sse_buffer, config.history_limits());
     Server::new(config)
         .backend(backend)
         .serve(listener, shutdown)
@@ -227,7 +229,10 @@ impl Server {
         // The backend asked for: given, else Redis when a URL is set, else in-process.
         let (backend, stop_backend) = match (self.backend, self.config.redis_url()) {
             (Some(backend), _) => (backend, None),
-            (None, None) => (Backend::in_process(self.config.sse_buffer), None),
+            (None, None) => (
+                Backend::in_process_with(self.config.sse_buffer, self.config.history_limits()),
+                None,
+            ),
             (None, Some(url)) => {
                 let stop = tokio_util::sync::CancellationToken::new();
                 let options = redis_backend::RedisOptions {
@@ -235,6 +240,7 @@ impl Server {
                     prefix: self.config.redis_prefix.clone(),
                     stream_maxlen: self.config.sse_buffer,
                     presence_ttl: self.config.presence_ttl(),
+                    history: self.config.history_limits(),
                 };
                 let backend = redis_backend::connect(options, stop.clone())
                     .await

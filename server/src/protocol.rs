@@ -113,6 +113,40 @@ impl RoomName {
     }
 }
 
+/// A sender's id for one message: 1..=[`crate::history::MAX_CLIENT_ID_CHARS`] printable ASCII
+/// characters (no spaces); anything else is `invalid`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+impl TryFrom<String> for ClientId {
+    type Error = String;
+
+    fn try_from(id: String) -> Result<Self, String> {
+        let max = crate::history::MAX_CLIENT_ID_CHARS;
+        if !id.is_empty() && id.len() <= max && id.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(id))
+        } else {
+            Err(format!(
+                "\"clientId\" must be 1..={max} printable ASCII characters without spaces"
+            ))
+        }
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> String {
+        id.0
+    }
+}
+
+impl ClientId {
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What an endpoint accepts from clients: a serde enum tagged by `type`, for example
 ///
 /// ```
@@ -227,6 +261,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Too many messages; the next excess closes the socket with 1008.
     RateLimited,
+    /// A shared service the message needs is unreachable; nothing was sent, try again.
+    Unavailable,
 }
 
 /// Why a client frame was refused; the connection stays open.
@@ -368,6 +404,9 @@ pub enum ServerMsg {
         name: String,
         /// The app's name ([`crate::APP_NAME`]), so a client can tell which backend it reached.
         server: &'static str,
+        /// What the endpoint adds (`/ws/chat`: the stream's `epoch` and latest `seq`).
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     /// Reply to a ping, carrying the ping's other fields.
     #[serde(rename = "pong")]
@@ -387,8 +426,13 @@ pub enum ServerMsg {
     /// A /ws/chat message.
     #[serde(rename = "message")]
     ChatMessage {
-        /// Increases within one server run.
+        /// The same as `seq` (kept from the seed protocol).
         id: u64,
+        /// Position in the chat's stream: one more than the previous message.
+        seq: u64,
+        /// The sender's id for this message, when it gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
         /// Sender's user id.
         user_id: String,
         /// Sender's name.
@@ -403,6 +447,11 @@ pub enum ServerMsg {
     RoomMessage {
         /// Room it was sent to.
         room: String,
+        /// Position in the room's stream: one more than the previous message.
+        seq: u64,
+        /// The sender's id for this message, when it gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
         /// Sender's user id.
         user_id: String,
         /// Sender's name.
@@ -421,6 +470,39 @@ pub enum ServerMsg {
         users: Vec<String>,
         /// Members with names.
         members: Vec<Member>,
+        /// The room stream's epoch.
+        epoch: String,
+        /// The room stream's latest `seq`.
+        seq: u64,
+    },
+    /// After a (re)join's history: what was replayed and whether it is everything missed.
+    #[serde(rename = "replayed")]
+    Replayed {
+        /// The room (typed chat only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The stream's epoch (authoritative: a client keeps positions in this one).
+        epoch: String,
+        /// First `seq` covered.
+        from: u64,
+        /// The stream's newest `seq` when replayed.
+        to: u64,
+        /// Whether every message after the client's position was replayed.
+        recovered: bool,
+        /// Why not (`new`, `epoch`, `too_old`, `invalid`, `unavailable`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<crate::history::ReplayReason>,
+    },
+    /// To the sender: the message with this `clientId` is in the history at `seq`.
+    #[serde(rename = "ack")]
+    Ack {
+        /// The room (typed chat only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The sender's id for the message.
+        client_id: String,
+        /// Its position in the stream.
+        seq: u64,
     },
     /// To the others: someone joined.
     #[serde(rename = "user:joined")]

@@ -24,6 +24,10 @@
 //!   (never queued and replayed late, never sent twice) and `POST /api/notifications` answers
 //!   503, since an event that only one instance knows could not be resumed elsewhere.
 
+mod history;
+
+pub use history::{RedisHistory, META_TTL};
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,6 +45,7 @@ use crate::broker::{
     Backend, BackendError, BackendHealth, BoxFuture, Broker, Envelope, EventLog, EventPos,
     InProcessBroker, NewNotification, PresenceStore, Replay, ResetReason, SharedStore, Subscriber,
 };
+use crate::history::HistoryLimits;
 use crate::notifications::TOPIC as NOTIFICATIONS_TOPIC;
 use crate::protocol::{now_ms, Level, Notification, Presence};
 
@@ -70,6 +75,8 @@ pub struct RedisOptions {
     pub stream_maxlen: usize,
     /// Lifetime of a presence entry nobody refreshes.
     pub presence_ttl: Duration,
+    /// Chat history kept per stream.
+    pub history: HistoryLimits,
 }
 
 /// Delay before reconnect attempt `attempt` (0-based): `RECONNECT_MIN · 2^attempt`, capped at
@@ -179,6 +186,11 @@ pub async fn connect(
         store: Arc::new(RedisStore {
             shared: shared.clone(),
         }),
+        history: Arc::new(RedisHistory::new(
+            shared.clone(),
+            options.prefix.clone(),
+            options.history,
+        )),
         health: Arc::new(RedisHealth { shared }),
         user_tag: Arc::from(format!("@{instance}")),
     })

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{broadcast, watch, Mutex};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,6 +14,7 @@ use crate::auth::{Auth, ClaimsAuthorizer, Identity};
 use crate::broker::Backend;
 use crate::config::Config;
 use crate::connection::RateLimiter;
+use crate::history::StreamTurns;
 use crate::origin::OriginPolicy;
 use crate::protocol::sanitize_name;
 
@@ -46,8 +47,29 @@ pub struct AppState {
     pub auth: Auth,
     /// Rate-limit buckets of signed users, shared by all their sockets.
     pub user_limits: UserLimits,
+    /// One turn per chat stream: append-and-publish and join-and-replay take it (see
+    /// [`crate::history`]).
+    pub turns: StreamTurns,
+    /// Orders to drop WebSockets without a close frame (test endpoint `drop-sockets`).
+    pub socket_drops: broadcast::Sender<DropOrder>,
     next_user: AtomicU64,
-    next_chat_id: AtomicU64,
+}
+
+/// Which WebSockets a `drop-sockets` order cuts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropOrder {
+    /// Only this endpoint's sockets (`chat`, `typed-chat`, ...); `None`: every endpoint.
+    pub endpoint: Option<String>,
+    /// Only this user's sockets; `None`: everyone's.
+    pub user: Option<String>,
+}
+
+impl DropOrder {
+    /// Whether a socket of `endpoint` for `user` is cut.
+    pub fn matches(&self, endpoint: &str, user: &str) -> bool {
+        self.endpoint.as_deref().is_none_or(|e| e == endpoint)
+            && self.user.as_deref().is_none_or(|u| u == user)
+    }
 }
 
 impl AppState {
@@ -89,8 +111,9 @@ impl AppState {
             extensions,
             auth,
             user_limits: UserLimits::default(),
+            turns: StreamTurns::default(),
+            socket_drops: broadcast::Sender::new(16),
             next_user: AtomicU64::new(0),
-            next_chat_id: AtomicU64::new(0),
         })
     }
 
@@ -121,11 +144,6 @@ impl AppState {
         user.identity
             .as_deref()
             .is_none_or(|who| self.auth.authorizer.may_join(who, room))
-    }
-
-    /// Next chat message id; increases for the lifetime of the process.
-    pub fn next_chat_id(&self) -> u64 {
-        self.next_chat_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::broker::Envelope;
 use crate::connection::endpoint_topic;
 use crate::notifications::{json_body, json_error};
-use crate::state::{query_param, SharedState};
+use crate::state::{query_param, DropOrder, SharedState};
 
 /// Injected frames may be far over the normal limits (that is the point), within reason.
 pub const INJECT_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -29,6 +29,7 @@ pub const INJECTABLE: [&str; 3] = ["chat", "typed-chat", "presence"];
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/api/test/drop-sse", post(drop_sse))
+        .route("/api/test/drop-sockets", post(drop_sockets))
         .route(
             "/api/test/inject",
             post(inject).layer(DefaultBodyLimit::max(INJECT_BODY_LIMIT)),
@@ -114,6 +115,27 @@ async fn drop_sse(State(state): State<SharedState>) -> Response {
         .sse_generation
         .send_modify(|generation| *generation += 1);
     json_body(&json!({ "dropped": dropped }))
+}
+
+#[derive(Deserialize)]
+struct DropSockets {
+    endpoint: Option<String>,
+    user: Option<String>,
+}
+
+/// `POST /api/test/drop-sockets {endpoint?, user?}`: cuts those WebSockets without a close
+/// frame (the client sees 1006, as after a crash or a lost link); answers how many sockets
+/// were listening for the order.
+async fn drop_sockets(State(state): State<SharedState>, body: Bytes) -> Response {
+    let order: DropSockets = match serde_json::from_slice(&body) {
+        Ok(order) => order,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
+    };
+    let listening = state.socket_drops.send(DropOrder {
+        endpoint: order.endpoint,
+        user: order.user,
+    });
+    json_body(&json!({ "listening": listening.unwrap_or(0) }))
 }
 
 #[derive(Deserialize)]

@@ -4,13 +4,16 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::broker::{presence_now, Envelope};
 use crate::connection::{Conn, Endpoint};
+use crate::history::Position;
 use crate::protocol::{
-    now_ms, ClientMessage, ErrorCode, Member, MessageText, ProtocolError, RoomName, ServerMsg,
+    ClientId, ClientMessage, ErrorCode, Member, MessageText, ProtocolError, RoomName, ServerMsg,
 };
 use crate::state::SharedState;
+use crate::streams::{plan_for, send_message, send_replay, Stream};
 
 /// Rooms one socket may be in at once; bounds the work a single client can cause.
 pub const MAX_ROOMS_PER_CONNECTION: usize = 32;
@@ -27,11 +30,16 @@ pub const ROOM_TOPIC_PREFIX: &str = "room:";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all_fields = "camelCase")]
 pub enum TypedChatMsg {
-    /// Enter a room (again: just get the member list).
+    /// Enter a room (again: just get the member list), and get its history: what was missed
+    /// since `since` (`EPOCH:SEQ`), else the newest messages.
     #[serde(rename = "join")]
     Join {
         /// Room name.
         room: RoomName,
+        /// The last position the client has in this room, `EPOCH:SEQ`. Not a string, or
+        /// malformed: the newest history with `reason:"invalid"`, never a refused join.
+        #[serde(default)]
+        since: Option<Value>,
     },
     /// Leave a room.
     #[serde(rename = "leave")]
@@ -46,6 +54,9 @@ pub enum TypedChatMsg {
         room: RoomName,
         /// Trimmed text, 1..=2000 characters.
         text: MessageText,
+        /// The sender's id for this message: it gets an `ack`, and a resend is not repeated.
+        #[serde(default)]
+        client_id: Option<ClientId>,
     },
     /// Typing indicator for the others in a room.
     #[serde(rename = "typing")]
@@ -77,9 +88,18 @@ impl TypedChat {
         }
     }
 
-    async fn join(&mut self, conn: &mut Conn, room: String) -> Result<(), ProtocolError> {
+    async fn join(
+        &mut self,
+        conn: &mut Conn,
+        room: String,
+        position: Position,
+    ) -> Result<(), ProtocolError> {
         let topic = room_topic(&room);
         let newly_joined = !self.rooms.contains(&room);
+        // The room's turn from before the subscription until the replay is queued: nothing is
+        // appended on this instance meanwhile, so the replay ends where the live messages start.
+        let state = conn.state.clone();
+        let _turn = state.turns.take(&topic).await;
         if newly_joined {
             if !conn.state.may_join(&conn.user, &room) {
                 return Err(ProtocolError {
@@ -105,13 +125,18 @@ impl TypedChat {
             };
             conn.broadcast_to_others(&topic, &joined).await;
         }
-        // Joining again is harmless: the client just gets the current member list.
+        // Joining again is harmless: the client gets the current member list (and a replay).
         let members = self.members(conn, &room).await;
         let users = members.iter().map(|m| m.user_id.clone()).collect();
+        let plan = plan_for(conn, &topic, &position).await;
         conn.send(&ServerMsg::Joined {
             room: room.clone(),
             users,
             members: members.clone(),
+            epoch: plan
+                .as_ref()
+                .map_or_else(String::new, |p| p.epoch.to_string()),
+            seq: plan.as_ref().map_or(0, |p| p.to),
         });
         if newly_joined {
             // Someone joining or leaving while the list above was read has their
@@ -136,6 +161,12 @@ impl TypedChat {
                 });
             }
         }
+        let stream = Stream {
+            name: &topic,
+            topic: &topic,
+            room: Some(&room),
+        };
+        send_replay(conn, stream, plan);
         Ok(())
     }
 
@@ -192,7 +223,14 @@ impl Endpoint for TypedChat {
         msg: TypedChatMsg,
     ) -> Result<(), ProtocolError> {
         match msg {
-            TypedChatMsg::Join { room } => self.join(conn, room.into()).await,
+            TypedChatMsg::Join { room, since } => {
+                let position = match since {
+                    None | Some(Value::Null) => Position::Fresh,
+                    Some(Value::String(since)) => Position::parse(Some(&since)),
+                    Some(_) => Position::Garbled,
+                };
+                self.join(conn, room.into(), position).await
+            }
             TypedChatMsg::Leave { room } => {
                 let room = String::from(room);
                 self.require_member(&room)?;
@@ -203,18 +241,20 @@ impl Endpoint for TypedChat {
                 });
                 Ok(())
             }
-            TypedChatMsg::Message { room, text } => {
+            TypedChatMsg::Message {
+                room,
+                text,
+                client_id,
+            } => {
                 let room = String::from(room);
                 self.require_member(&room)?;
-                let message = ServerMsg::RoomMessage {
-                    room: room.clone(),
-                    user_id: conn.user.id.to_string(),
-                    name: conn.user.name.to_string(),
-                    text: text.into(),
-                    timestamp: now_ms(),
+                let topic = room_topic(&room);
+                let stream = Stream {
+                    name: &topic,
+                    topic: &topic,
+                    room: Some(&room),
                 };
-                conn.broadcast(&room_topic(&room), &message).await;
-                Ok(())
+                send_message(conn, stream, text.into(), client_id).await
             }
             TypedChatMsg::Typing { room, is_typing } => {
                 let room = String::from(room);

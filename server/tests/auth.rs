@@ -330,8 +330,7 @@ async fn joins_outside_the_rooms_claim_are_forbidden_and_join_nothing() {
     )
     .await;
     assert_eq!(recv_type(&mut a, "error").await["code"], "not_in_room");
-    send_json(&mut a, json!({"type": "join", "room": "general"})).await;
-    recv_type(&mut a, "joined").await;
+    join_room(&mut a, "general", None).await;
 
     let (mut b, _) = connect(&server, &format!("/ws/typed-chat?token={none}")).await;
     send_json(&mut b, json!({"type": "join", "room": "general"})).await;

@@ -475,9 +475,15 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
     assert_eq!(head.status, 503, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("degraded"));
 
-    // Local clients are still served: B gets its own message back (chat echoes to everyone).
-    send_json(&mut b, json!({"type": "message", "text": "m2"})).await;
-    recv_until(&mut b, "m2 locally", |f| f["text"] == "m2").await;
+    // A chat message cannot get its place in the shared history: a clear `unavailable` (the
+    // client keeps it and says so), never a message other instances could not replay.
+    send_json(
+        &mut b,
+        json!({"type": "message", "text": "m2", "clientId": "c-m2"}),
+    )
+    .await;
+    let refused = recv_until(&mut b, "m2 refused", |f| f["type"] == "error").await;
+    assert_eq!(refused["code"], "unavailable", "{refused}");
     // A notification cannot be stored: a clear 503, not a hang.
     let (status, body) = post_notification(two.addr, "during outage").await;
     assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")));
@@ -634,6 +640,7 @@ async fn the_shared_store_keeps_counters_and_values_in_redis_for_every_instance(
         prefix: prefix.to_string(),
         stream_maxlen: 16,
         presence_ttl: Duration::from_secs(5),
+        history: Default::default(),
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let p = prefix("store");
@@ -667,4 +674,150 @@ async fn the_shared_store_keeps_counters_and_values_in_redis_for_every_instance(
     // Keys live under the prefix, so another app on the same Redis has its own.
     assert_eq!(other_app.store.get("poll:a").await.ok(), Some(None));
     stop.cancel();
+}
+
+/// Reads a chat connection's arrival replay: the history, then `replayed`.
+async fn chat_arrival(ws: &mut Ws) -> (Vec<Value>, Value) {
+    recv_replay(ws).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seq_grows_by_exactly_one_under_concurrent_senders_on_two_instances() {
+    let redis = Redis::start().await;
+    let p = prefix("seq");
+    let fast = ["--rate-per-sec", "100000", "--rate-burst", "100000"];
+    let one = Instance::start(&redis.url(), &p, &fast);
+    let two = Instance::start(&redis.url(), &p, &fast);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+    const SENDERS: usize = 8;
+    const EACH: usize = 1_250;
+    let mut tasks = Vec::new();
+    for s in 0..SENDERS {
+        let url = if s % 2 == 0 {
+            one.url("/ws/typed-chat")
+        } else {
+            two.url("/ws/typed-chat")
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut ws = try_connect(&url, None).await.expect("connect");
+            recv_type(&mut ws, "welcome").await;
+            join_room(&mut ws, "busy", None).await;
+            let mut acked = Vec::with_capacity(EACH);
+            // In windows of 50, so no queue ever holds a whole burst.
+            for window in 0..EACH / 50 {
+                for i in 0..50 {
+                    let n = window * 50 + i;
+                    send_json(
+                        &mut ws,
+                        json!({"type": "message", "room": "busy", "text": format!("s{s}-{n}"), "clientId": format!("s{s}-{n}")}),
+                    )
+                    .await;
+                }
+                while acked.len() < (window + 1) * 50 {
+                    let frame = recv_json(&mut ws).await;
+                    if frame["type"] == "ack" {
+                        acked.push(frame["seq"].as_u64().expect("ack seq"));
+                    }
+                }
+            }
+            acked
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let acked = tokio::time::timeout(Duration::from_secs(120), task)
+            .await
+            .expect("senders finish")
+            .expect("sender task");
+        // One sender's messages are in its own order.
+        assert!(acked.windows(2).all(|w| w[0] < w[1]), "per-sender order");
+        all.extend(acked);
+    }
+    all.sort_unstable();
+    let total = (SENDERS * EACH) as u64;
+    assert_eq!(all.len() as u64, total);
+    assert_eq!(all, (1..=total).collect::<Vec<_>>(), "no gap, no duplicate");
+    // A newcomer on either instance sees the same newest history with the same seqs.
+    let (mut late, _) = one.ws("/ws/typed-chat").await;
+    let (joined, history, _) = join_room(&mut late, "busy", None).await;
+    assert_eq!(joined["seq"].as_u64(), Some(total));
+    let (mut late2, _) = two.ws("/ws/typed-chat").await;
+    let (joined2, history2, _) = join_room(&mut late2, "busy", None).await;
+    assert_eq!(
+        (joined2["epoch"].as_str(), &history2),
+        (joined["epoch"].as_str(), &history)
+    );
+    assert_eq!(history.len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_instance_dies_recovers_everything_on_the_other() {
+    let redis = Redis::start().await;
+    let p = prefix("recover");
+    let one = Instance::start(&redis.url(), &p, &[]);
+    let two = Instance::start(&redis.url(), &p, &[]);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+    let (mut ada, _) = one.ws("/ws/chat?name=Ada").await;
+    chat_arrival(&mut ada).await;
+    let (mut bo, welcome) = two.ws("/ws/chat?name=Bo").await;
+    chat_arrival(&mut bo).await;
+    let epoch = welcome["epoch"].as_str().expect("epoch").to_string();
+    send_json(&mut ada, json!({"type": "message", "text": "hello"})).await;
+    let seen = recv_until(&mut bo, "hello", |f| f["type"] == "message").await;
+    let position = format!("{epoch}:{}", seen["seq"]);
+
+    drop(two);
+    for i in 1..=20 {
+        send_json(
+            &mut ada,
+            json!({"type": "message", "text": format!("m{i}")}),
+        )
+        .await;
+    }
+    for _ in 0..20 {
+        recv_until(&mut ada, "own echo", |f| f["type"] == "message").await;
+    }
+    let (mut bo, welcome) = one.ws(&format!("/ws/chat?since={position}")).await;
+    assert_eq!(
+        welcome["epoch"].as_str(),
+        Some(&*epoch),
+        "one epoch for every instance"
+    );
+    let (missed, replayed) = chat_arrival(&mut bo).await;
+    let texts: Vec<&str> = missed.iter().filter_map(|f| f["text"].as_str()).collect();
+    assert_eq!(texts, (1..=20).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        (
+            replayed["recovered"].as_bool(),
+            replayed["from"].as_u64(),
+            replayed["to"].as_u64()
+        ),
+        (Some(true), Some(2), Some(21))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_losing_its_data_starts_a_new_epoch() {
+    let redis = Redis::start().await;
+    let p = prefix("lost");
+    let one = Instance::start(&redis.url(), &p, &[]);
+    one.wait_status("ok").await;
+    let (mut ada, welcome) = one.ws("/ws/chat").await;
+    chat_arrival(&mut ada).await;
+    let epoch = welcome["epoch"].as_str().expect("epoch").to_string();
+    send_json(&mut ada, json!({"type": "message", "text": "before"})).await;
+    recv_until(&mut ada, "echo", |f| f["type"] == "message").await;
+    let flushed = Command::new(find_binary("redis-cli", &[]))
+        .args(["-u", &redis.url(), "FLUSHALL"])
+        .status()
+        .expect("redis-cli");
+    assert!(flushed.success());
+    let (mut bo, welcome) = one.ws(&format!("/ws/chat?since={epoch}:1")).await;
+    assert_ne!(welcome["epoch"].as_str(), Some(&*epoch));
+    assert_eq!(welcome["seq"], 0);
+    let (history, replayed) = chat_arrival(&mut bo).await;
+    assert!(history.is_empty());
+    assert_eq!(replayed["reason"], "epoch", "{replayed}");
 }

@@ -141,8 +141,7 @@ async fn each_endpoint_answers_types_it_does_not_handle_with_unknown_type() {
 }
 
 async fn join(ws: &mut Ws, room: &str) -> Value {
-    send_json(ws, json!({"type":"join","room":room})).await;
-    recv_type(ws, "joined").await
+    join_room(ws, room, None).await.0
 }
 
 #[tokio::test]
@@ -152,10 +151,15 @@ async fn typed_chat_join_lists_members_and_tells_the_others() {
     let (mut bob, b) = connect(&server, "/ws/typed-chat?name=Bob").await;
 
     let joined = join(&mut alice, "lobby").await;
+    assert!(
+        joined["epoch"].as_str().is_some_and(|e| !e.is_empty()),
+        "{joined}"
+    );
     assert_eq!(
         joined,
         json!({"type":"joined","room":"lobby","users":[a["userId"]],
-               "members":[{"userId":a["userId"],"name":"Alice"}]})
+               "members":[{"userId":a["userId"],"name":"Alice"}],
+               "epoch":joined["epoch"],"seq":0})
     );
     let joined = join(&mut bob, "lobby").await;
     assert_eq!(joined["users"], json!([a["userId"], b["userId"]]));

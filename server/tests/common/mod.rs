@@ -47,7 +47,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
-        let backend = Backend::in_process(config.sse_buffer);
+        let backend = Backend::in_process_with(config.sse_buffer, config.history_limits());
         Self::start_with(Server::new(config).backend(backend)).await
     }
 
@@ -106,8 +106,54 @@ pub async fn try_connect(
         .map(|(ws, _)| ws)
 }
 
-/// Connects and returns the socket plus its welcome frame.
+/// Connects and returns the socket plus its welcome frame. On `/ws/chat`, the history sent on
+/// arrival is read through its `replayed` frame (see [`connect_chat`] to look at it).
 pub async fn connect(server: &TestServer, path: &str) -> (Ws, Value) {
+    if path.starts_with("/ws/chat") {
+        let (ws, welcome, _, _) = connect_chat(server, path).await;
+        return (ws, welcome);
+    }
+    connect_raw(server, path).await
+}
+
+/// Connects to `/ws/chat` (any query) and returns the socket, its welcome, the history
+/// messages replayed and the `replayed` frame that ends them.
+pub async fn connect_chat(server: &TestServer, path: &str) -> (Ws, Value, Vec<Value>, Value) {
+    let (mut ws, welcome) = connect_raw(server, path).await;
+    let (history, replayed) = recv_replay(&mut ws).await;
+    (ws, welcome, history, replayed)
+}
+
+/// Reads a replay: `message` frames until `replayed`; any other frame before it is a bug.
+pub async fn recv_replay(ws: &mut Ws) -> (Vec<Value>, Value) {
+    let mut history = Vec::new();
+    loop {
+        let frame = recv_json(ws).await;
+        match frame["type"].as_str() {
+            Some("message") => history.push(frame),
+            Some("replayed") => return (history, frame),
+            // A join's member list may be corrected right after `joined`.
+            Some("user:joined" | "user:left") => {}
+            _ => panic!("expected history then replayed, got {frame}"),
+        }
+    }
+}
+
+/// Joins a typed-chat room (with `since`, if given) and returns `joined`, the replayed
+/// history and `replayed`.
+pub async fn join_room(ws: &mut Ws, room: &str, since: Option<&str>) -> (Value, Vec<Value>, Value) {
+    let mut join = serde_json::json!({"type": "join", "room": room});
+    if let Some(since) = since {
+        join["since"] = since.into();
+    }
+    send_json(ws, join).await;
+    let joined = recv_type(ws, "joined").await;
+    let (history, replayed) = recv_replay(ws).await;
+    (joined, history, replayed)
+}
+
+/// Connects and returns the socket plus its welcome frame, reading nothing more.
+pub async fn connect_raw(server: &TestServer, path: &str) -> (Ws, Value) {
     let mut ws = try_connect(&server.ws_url(path), None)
         .await
         .expect("connect");
