@@ -216,6 +216,39 @@ export async function restart(server) {
   }
 }
 
+/** SIGKILL (a crash: no goodbyes, no close frames); resolves once it has exited. */
+export async function kill(server) {
+  if (!server?.child || !live.has(server)) return server?.exitStatus;
+  signalGroup(server, 'SIGCONT');
+  signalGroup(server, 'SIGKILL');
+  server.exitStatus = await server.exited;
+  return server.exitStatus;
+}
+
+/**
+ * Starts a helper process (redis-server, nginx) in its own process group, stopped with the
+ * others at exit; `ready()` is polled (every 50 ms, up to `timeoutMs`) until it says yes.
+ */
+export async function spawnHelper(label, cmd, args, ready, { timeoutMs = 10000 } = {}) {
+  serverCount += 1;
+  const logPath = join(LOGS, `${label}-${process.pid}-${serverCount}.log`);
+  const log = createWriteStream(logPath);
+  log.write(`$ ${cmd} ${args.join(' ')}\n`);
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const helper = { label, child, pid: child.pid, logPath, frozen: false };
+  helper.exited = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })));
+  live.add(helper);
+  if (pidDir) writeFileSync(join(pidDir, String(child.pid)), `${label}\n`);
+  helper.exited.then(() => {
+    live.delete(helper);
+    if (pidDir) rmSync(join(pidDir, String(child.pid)), { force: true });
+  });
+  await waitFor(`${label} to be ready (log: ${logPath})`, ready, { timeoutMs });
+  return helper;
+}
+
 /** Everything still running, killed synchronously (exit path; normal stops go through stopServer). */
 function killAll() {
   for (const server of live) {

@@ -45,7 +45,7 @@ stop_leftovers() {
   for f in "$work"/pids/*; do
     [ -e "$f" ] || continue
     pid=$(basename "$f")
-    if grep -qa realtime-server "/proc/$pid/cmdline" 2>/dev/null; then
+    if grep -qaE "realtime-server|redis-server|nginx" "/proc/$pid/cmdline" 2>/dev/null; then
       kill -CONT -- "-$pid" 2>/dev/null || true
       kill -KILL -- "-$pid" 2>/dev/null || true
     fi

@@ -47,5 +47,5 @@ export WASM_BINDGEN_TEST_WEBDRIVER_JSON=$capabilities
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=120
 # Arguments select test binaries and filters (e.g. `--test lifecycle item_05`); default: all.
-if [ $# -eq 0 ]; then set -- --test browser --test lifecycle --test tokens; fi
+if [ $# -eq 0 ]; then set -- --test browser --test lifecycle --test tokens --test resume; fi
 cargo test --offline --target wasm32-unknown-unknown -p realtime-hooks "$@"

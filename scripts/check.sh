@@ -14,7 +14,7 @@ log "cargo fmt --check"
 cargo fmt --all --check
 log "clippy (wasm32): app, hooks, pages, browser tests"
 cargo clippy --offline --target wasm32-unknown-unknown "${wasm_packages[@]}" --lib --bins -- -D warnings
-cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser --test lifecycle --test tokens -- -D warnings
+cargo clippy --offline --target wasm32-unknown-unknown -p realtime-hooks --test browser --test lifecycle --test tokens --test resume -- -D warnings
 # Each page is a cargo feature of the app shell: every page alone, and none (the blank shell),
 # must build warning-free too. The pages are the `[features]` entries that turn on `any-page`
 # (src/pages.rs is the registry; a unit test keeps the two lists equal).

@@ -99,3 +99,19 @@ impl PageListeners {
         })
     }
 }
+
+/// `bytes` random bytes from the browser's cryptographic generator, as lowercase hex; falls back
+/// to `Math.random` where `crypto` is missing (no secure context guarantees here: the ids this
+/// makes only need to be unguessable by other users).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|c| c.get_random_values_with_u8_array(&mut buf).is_ok());
+    if !filled {
+        for b in &mut buf {
+            *b = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

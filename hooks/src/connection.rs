@@ -60,6 +60,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::browser::{self, PageListeners, Wake};
+use crate::core::acks::{with_client_id, AckFailure, AckPolicy, AckTracker, LinkLost, PendingSend};
 use crate::core::backoff::ReconnectPolicy;
 use crate::core::close_policy::{describe_close_code, CloseDecision, ClosePolicy};
 use crate::core::decimal::Fixed;
@@ -67,7 +68,8 @@ pub use crate::core::decode::{welcome, Frame, Welcome};
 use crate::core::heartbeat::{Beat, HeartbeatPolicy, Liveness};
 use crate::core::history::History;
 use crate::core::outbox::{Outbox, OutboxError, Queued, SendPolicy};
-use crate::core::url::{resolve_endpoint, Scheme, UrlError};
+use crate::core::resume::{Positions, Recovery, StreamFrame, MAIN_STREAM};
+use crate::core::url::{resolve_endpoint, with_query_param, Scheme, UrlError};
 
 /// How a WebSocket connection behaves; every field documents its default.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +94,15 @@ pub struct WebSocketOptions {
     /// fetched); `None` (the default) uses the endpoint the connection was made with. See
     /// [`UrlSource`].
     pub url: Option<UrlSource>,
+    /// Resume streams after a reconnect (the server's history protocol, docs/protocol.md):
+    /// remember the last `seq` of every stream, ask for what was missed (`?since=EPOCH:SEQ` on
+    /// the URL for the main stream; [`Connection::resume_position`] for a room's `join`), drop
+    /// any message already had, and report each replay in [`ConnectionStatus::recoveries`].
+    /// Default: off (a server without history sends no `seq`; nothing changes then).
+    pub resume: bool,
+    /// Acknowledged sends ([`Connection::send_acked`]): how long to wait for an `ack`, how often
+    /// to send. Default: [`AckPolicy::default`] (10 s, 4 sends).
+    pub acks: AckPolicy,
 }
 
 type UrlFuture = Pin<Box<dyn Future<Output = Result<String, String>>>>;
@@ -197,6 +208,8 @@ impl Default for WebSocketOptions {
             protocols: Vec::new(),
             manual: false,
             url: None,
+            resume: false,
+            acks: AckPolicy::default(),
         }
     }
 }
@@ -369,6 +382,18 @@ pub enum Delivery {
     Replaced,
     /// Dropped because the socket is not open and the policy said so.
     Dropped,
+    /// The server acknowledged it (an acked send, [`Connection::send_acked`]): it is in the
+    /// stream's history at this `seq`.
+    Acked(u64),
+}
+
+/// What finally happened to an acknowledged send, told to [`Connection::on_delivery`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryReport {
+    /// The send's `clientId`.
+    pub client_id: String,
+    /// `Ok(Delivery::Acked(seq))`, or why it was given up on.
+    pub result: Result<Delivery, AckFailure>,
 }
 
 /// One line of a connection's short event log (shown by the connection panel).
@@ -413,6 +438,15 @@ pub struct ConnectionStatus {
     pub log: History<LogEntry>,
     /// The server's latest `welcome` (who this connection is), if it sent one.
     pub welcome: Option<Welcome>,
+    /// The latest replay of each stream ([`WebSocketOptions::resume`]): whether what was missed
+    /// while away was recovered; newest last.
+    pub recoveries: Vec<Recovery>,
+    /// Messages dropped because they were already had (a replay overlapping live messages).
+    pub duplicates: u64,
+    /// Acknowledged sends still waiting for their `ack`.
+    pub unacked: usize,
+    /// Acknowledged sends given up on (see [`Connection::pending_sends`]).
+    pub failed_sends: usize,
 }
 
 impl ConnectionStatus {
@@ -433,7 +467,16 @@ impl ConnectionStatus {
             sent: 0,
             log: History::new(40),
             welcome: None,
+            recoveries: Vec::new(),
+            duplicates: 0,
+            unacked: 0,
+            failed_sends: 0,
         }
+    }
+
+    /// The latest replay of `stream` ([`MAIN_STREAM`] for the chat, else a room).
+    pub fn recovery(&self, stream: &str) -> Option<&Recovery> {
+        self.recoveries.iter().rev().find(|r| r.stream == stream)
     }
 
     /// True while frames can flow.
@@ -449,6 +492,13 @@ pub enum Outgoing {
     Text(String),
     /// Bytes.
     Binary(Vec<u8>),
+    /// Text kept until the server acks `client_id` ([`Connection::send_acked`]).
+    Tracked {
+        /// The id the ack names.
+        client_id: String,
+        /// The frame.
+        text: String,
+    },
 }
 
 type FrameListener = Rc<dyn Fn(&Frame)>;
@@ -456,6 +506,7 @@ type StatusListener = Rc<dyn Fn()>;
 type OpenListener = Rc<dyn Fn(&Connection)>;
 type CloseListener = Rc<dyn Fn(&CloseInfo)>;
 type GiveUpListener = Rc<dyn Fn(u32)>;
+type DeliveryListener = Rc<dyn Fn(&DeliveryReport)>;
 
 /// The closures of one socket; dropping it detaches them and closes the socket.
 struct Socket {
@@ -502,6 +553,8 @@ struct Link {
     last_ping: Option<String>,
     /// Which attempt this is; a URL resolved for another attempt is ignored.
     id: u64,
+    /// Checks overdue acks once a second, from the first acked send on this link.
+    ack_timer: Option<Interval>,
 }
 
 impl Link {
@@ -525,6 +578,12 @@ struct Inner {
     stale_url: bool,
     next_link: u64,
     shut_down: bool,
+    /// What we have of each stream ([`WebSocketOptions::resume`]).
+    positions: Positions,
+    /// Acknowledged sends waiting for their ack.
+    acks: AckTracker,
+    /// Prefix of this connection's `clientId`s (random) and the next number.
+    client_ids: (String, u64),
 }
 
 #[derive(Default)]
@@ -534,6 +593,7 @@ struct Listeners {
     open: Vec<(u64, OpenListener)>,
     close: Vec<(u64, CloseListener)>,
     give_up: Vec<(u64, GiveUpListener)>,
+    delivery: Vec<(u64, DeliveryListener)>,
     next: u64,
 }
 
@@ -544,6 +604,7 @@ impl Listeners {
         self.open.retain(|(i, _)| *i != id);
         self.close.retain(|(i, _)| *i != id);
         self.give_up.retain(|(i, _)| *i != id);
+        self.delivery.retain(|(i, _)| *i != id);
     }
 
     fn clear(&mut self) {
@@ -568,6 +629,7 @@ enum Notice {
     Opened,
     Closed(CloseInfo),
     GaveUp(u32),
+    Delivery(DeliveryReport),
 }
 
 /// A WebSocket connection with reconnect, send queue and heartbeat; cheap to clone (shared).
@@ -613,6 +675,7 @@ impl Connection {
     /// [`Connection::start`].
     pub fn new(endpoint: &str, options: WebSocketOptions) -> Self {
         let outbox = Outbox::new(options.queue_capacity);
+        let acks = options.acks.clone();
         Self(Rc::new(Engine {
             inner: RefCell::new(Inner {
                 options,
@@ -626,6 +689,9 @@ impl Connection {
                 stale_url: false,
                 next_link: 0,
                 shut_down: false,
+                positions: Positions::default(),
+                acks: AckTracker::new(acks),
+                client_ids: (String::new(), 0),
             }),
             listeners: RefCell::new(Listeners::default()),
         }))
@@ -689,6 +755,118 @@ impl Connection {
         policy: &SendPolicy,
     ) -> Result<Delivery, WsError> {
         self.send(Outgoing::Binary(bytes), policy)
+    }
+
+    /// A fresh `clientId` for [`Connection::send_acked`]: random per connection (unguessable, so
+    /// nobody else's resend can match it), then a counter.
+    pub fn next_client_id(&self) -> String {
+        let mut inner = self.0.inner.borrow_mut();
+        if inner.client_ids.0.is_empty() {
+            inner.client_ids.0 = browser::random_hex(9);
+        }
+        inner.client_ids.1 += 1;
+        format!("{}-{}", inner.client_ids.0, inner.client_ids.1)
+    }
+
+    /// Sends `text` (which carries `"clientId": client_id`) and keeps it until the server's
+    /// `ack` for `client_id` arrives: resent with the same id after a reconnect, reported to
+    /// [`Connection::on_delivery`] as `Delivery::Acked(seq)`, or as failed when no ack comes
+    /// (see [`AckPolicy`]). Queued like any send while the socket is not open.
+    pub fn send_acked(&self, client_id: String, text: String) -> Result<Delivery, WsError> {
+        if self.is_shut_down() {
+            return Err(WsError::ShutDown);
+        }
+        let mut result = Err(WsError::Busy);
+        self.run(|inner, weak| {
+            if !inner.acks.track(&client_id, &text) {
+                let error = WsError::QueueFull {
+                    capacity: inner.options.acks.capacity,
+                };
+                inner.status.last_error = Some(error.clone());
+                result = Err(error);
+                return vec![Notice::Status];
+            }
+            result = inner.send(Outgoing::Tracked { client_id, text }, &SendPolicy::Keep);
+            if result.is_err() {
+                inner.acks.forget_unsent();
+            }
+            inner.watch_acks(weak);
+            vec![Notice::Status]
+        });
+        result
+    }
+
+    /// Sends `value` (serialized to a JSON object) as an acknowledged send with a fresh
+    /// `clientId` added; returns the id (to match its [`DeliveryReport`] and its echo) and what
+    /// happened to the send for now.
+    pub fn send_json_acked<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<(String, Delivery), WsError> {
+        let text = serde_json::to_string(value).map_err(|e| WsError::Send(e.to_string()))?;
+        let id = self.next_client_id();
+        let text = with_client_id(&text, &id).ok_or_else(|| {
+            WsError::Send("an acknowledged send must be a JSON object".to_owned())
+        })?;
+        self.send_acked(id.clone(), text)
+            .map(|delivery| (id, delivery))
+    }
+
+    /// Sends a failed acknowledged send again under its id (a server that got it the first time
+    /// only acks it); `false` if `client_id` is not a failed send.
+    pub fn retry_send(&self, client_id: &str) -> bool {
+        let mut retried = false;
+        self.run(|inner, weak| {
+            let Some(text) = inner.acks.retry(client_id) else {
+                return Vec::new();
+            };
+            retried = true;
+            let frame = Outgoing::Tracked {
+                client_id: client_id.to_owned(),
+                text,
+            };
+            if let Err(e) = inner.send(frame, &SendPolicy::Keep) {
+                inner.status.last_error = Some(e);
+            }
+            inner.watch_acks(weak);
+            vec![Notice::Status]
+        });
+        retried
+    }
+
+    /// Stops tracking a send (a failed one the user dismissed).
+    pub fn forget_send(&self, client_id: &str) {
+        self.run(|inner, _| {
+            inner.acks.forget(client_id);
+            vec![Notice::Status]
+        });
+    }
+
+    /// The acknowledged sends still tracked, oldest first: waiting for their ack, or failed.
+    pub fn pending_sends(&self) -> Vec<PendingSend> {
+        self.0
+            .inner
+            .try_borrow()
+            .map(|inner| inner.acks.pending().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Where to resume `stream` (`EPOCH:SEQ`) with [`WebSocketOptions::resume`]: the `since` of a
+    /// room's `join`. `None` before the stream's epoch is known.
+    pub fn resume_position(&self, stream: &str) -> Option<String> {
+        self.0
+            .inner
+            .try_borrow()
+            .ok()
+            .and_then(|inner| inner.positions.position(stream))
+    }
+
+    /// Forgets what this connection had of `stream` (resuming): a fresh join that should show
+    /// the stream's newest messages again, not drop them as already seen.
+    pub fn forget_stream(&self, stream: &str) {
+        if let Ok(mut inner) = self.0.inner.try_borrow_mut() {
+            inner.positions.forget(stream);
+        }
     }
 
     /// A send is on the wire, in the outbox, or an error: never `Ok` for a message nobody took.
@@ -778,6 +956,11 @@ impl Connection {
         self.listen(|l| &mut l.give_up, Rc::new(listener) as GiveUpListener)
     }
 
+    /// Calls `listener` when an acknowledged send is acked or given up on.
+    pub fn on_delivery(&self, listener: impl Fn(&DeliveryReport) + 'static) -> ListenerGuard {
+        self.listen(|l| &mut l.delivery, Rc::new(listener) as DeliveryListener)
+    }
+
     /// Records that `unsent` messages queued on the connection this one replaces were not sent.
     pub fn report_abandoned(&self, unsent: usize, endpoint: &str) {
         self.run(|inner, _| {
@@ -838,6 +1021,9 @@ fn run_on(weak: &Weak<Engine>, f: impl FnOnce(&mut Inner, &Weak<Engine>) -> Vec<
         inner.status.queued = inner.outbox.len();
         inner.status.overflowed = inner.outbox.overflowed();
         inner.status.dropped = inner.outbox.dropped();
+        inner.status.unacked = inner.acks.waiting();
+        inner.status.failed_sends = inner.acks.pending().count() - inner.status.unacked;
+        inner.status.duplicates = inner.positions.duplicates();
         notices
     };
     dispatch(&engine, weak, notices);
@@ -862,8 +1048,8 @@ fn dispatch(engine: &Engine, weak: &Weak<Engine>, notices: Vec<Notice>) {
                     }
                 }
                 // Now the queue, behind whatever the open listeners sent.
-                run_on(weak, |inner, _| {
-                    inner.flush();
+                run_on(weak, |inner, weak| {
+                    inner.flush(weak);
                     vec![Notice::Status]
                 });
             }
@@ -875,6 +1061,11 @@ fn dispatch(engine: &Engine, weak: &Weak<Engine>, notices: Vec<Notice>) {
             Notice::GaveUp(attempts) => {
                 for listener in snapshot(engine, |l| &l.give_up) {
                     listener(attempts);
+                }
+            }
+            Notice::Delivery(report) => {
+                for listener in snapshot(engine, |l| &l.delivery) {
+                    listener(&report);
                 }
             }
         }
@@ -957,6 +1148,7 @@ impl Inner {
             opened_at_ms: None,
             last_ping: None,
             id,
+            ack_timer: None,
         });
         self.set_state(ConnectionState::Connecting);
         let attempt = self.status.attempt;
@@ -1004,10 +1196,20 @@ impl Inner {
     }
 
     fn open_socket(&mut self, weak: &Weak<Engine>, target: &str) {
+        // Resuming: ask for what the main stream missed since our position.
+        let since = self
+            .options
+            .resume
+            .then(|| self.positions.position(MAIN_STREAM))
+            .flatten();
         let url = browser::page_origin()
             .map_err(WsError::Create)
             .and_then(|origin| {
                 resolve_endpoint(target, &origin, Scheme::WebSocket).map_err(WsError::BadUrl)
+            })
+            .map(|url| match &since {
+                Some(position) => with_query_param(&url, "since", position),
+                None => url,
             })
             .and_then(|url| open_socket(&url, &self.options.protocols).map(|ws| (url, ws)));
         match url {
@@ -1065,7 +1267,8 @@ impl Inner {
     }
 
     /// Sends the queue in order; on a failed send the unsent rest goes back to the front.
-    fn flush(&mut self) {
+    fn flush(&mut self, weak: &Weak<Engine>) {
+        let now = browser::monotonic_ms();
         let Some(socket) = self.link.as_ref().and_then(Link::socket_open) else {
             return;
         };
@@ -1081,8 +1284,12 @@ impl Inner {
                 failed = Some(e);
                 break;
             }
+            if let Outgoing::Tracked { client_id, .. } = &frame {
+                self.acks.sent(client_id, now);
+            }
             sent += 1;
         }
+        self.watch_acks(weak);
         if let Some(e) = failed {
             self.status.last_error = Some(e);
         }
@@ -1099,6 +1306,9 @@ impl Inner {
                 match send_frame(&socket.ws, &frame) {
                     Ok(()) => {
                         self.status.sent += 1;
+                        if let Outgoing::Tracked { client_id, .. } = &frame {
+                            self.acks.sent(client_id, browser::monotonic_ms());
+                        }
                         return Ok(Delivery::Sent);
                     }
                     // The socket went bad under us: keep the message for the next socket.
@@ -1144,12 +1354,23 @@ impl Inner {
                     return Vec::new();
                 }
             }
+            let mut notices = Vec::new();
             if let Some(greeting) = welcome(&text) {
                 // Engine-level: kept in the status, and still passed on to listeners.
                 self.status.welcome = Some(greeting);
-                return vec![Notice::Frame(Frame::Text(text)), Notice::Status];
+                notices.push(Notice::Status);
             }
-            Frame::Text(text)
+            if self.options.resume || self.acks.waiting() > 0 {
+                if let Some(frame) = StreamFrame::read(&text) {
+                    match self.on_stream_frame(&frame) {
+                        Some(mut more) => notices.append(&mut more),
+                        // Already had: a replay overlapping live messages.
+                        None => return vec![Notice::Status],
+                    }
+                }
+            }
+            notices.insert(0, Notice::Frame(Frame::Text(text)));
+            return notices;
         } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
             Frame::Binary(Uint8Array::new(buffer).to_vec())
         } else {
@@ -1160,6 +1381,104 @@ impl Inner {
             return vec![Notice::Status];
         };
         vec![Notice::Frame(frame)]
+    }
+
+    /// The history protocol's frames (resume and acks); `None` drops the frame as a duplicate.
+    fn on_stream_frame(&mut self, frame: &StreamFrame) -> Option<Vec<Notice>> {
+        let resume = self.options.resume;
+        let mut notices = Vec::new();
+        match frame.kind.as_str() {
+            "welcome" | "joined" if resume => {
+                if let Some(epoch) = frame.epoch.as_deref().filter(|e| !e.is_empty()) {
+                    self.positions.begin(frame.stream(), epoch);
+                }
+            }
+            "message" if resume => {
+                if let Some(seq) = frame.seq {
+                    if !self.positions.observe(frame.stream(), seq) {
+                        return None;
+                    }
+                }
+            }
+            "replayed" if resume => {
+                let recovery = self.positions.replayed(frame);
+                if let Some(notice) = recovery.notice() {
+                    self.log(notice);
+                }
+                self.status
+                    .recoveries
+                    .retain(|r| r.stream != recovery.stream);
+                self.status.recoveries.push(recovery);
+                if self.status.recoveries.len() > 16 {
+                    self.status.recoveries.remove(0);
+                }
+                notices.push(Notice::Status);
+            }
+            "ack" => {
+                let id = frame.client_id.as_deref()?;
+                if self.acks.acked(id).is_some() {
+                    notices.push(Notice::Delivery(DeliveryReport {
+                        client_id: id.to_owned(),
+                        result: Ok(Delivery::Acked(frame.seq.unwrap_or(0))),
+                    }));
+                    notices.push(Notice::Status);
+                }
+            }
+            _ => {}
+        }
+        Some(notices)
+    }
+
+    /// Starts checking ack deadlines on the open link once something waits on the wire.
+    fn watch_acks(&mut self, weak: &Weak<Engine>) {
+        if !self.acks.waiting_on_wire() {
+            return;
+        }
+        let Some(link) = self.link.as_mut().filter(|l| l.ack_timer.is_none()) else {
+            return;
+        };
+        let weak = weak.clone();
+        link.ack_timer = Some(Interval::new(1_000, move || {
+            run_on(&weak, |inner, _| inner.expire_acks());
+        }));
+    }
+
+    fn expire_acks(&mut self) -> Vec<Notice> {
+        let failed = self.acks.expire(browser::monotonic_ms());
+        self.report_failed(failed)
+    }
+
+    fn report_failed(&mut self, failed: Vec<(String, AckFailure)>) -> Vec<Notice> {
+        let mut notices = Vec::new();
+        for (client_id, failure) in failed {
+            self.log(format!("a message was {failure}"));
+            notices.push(Notice::Delivery(DeliveryReport {
+                client_id,
+                result: Err(failure),
+            }));
+        }
+        if !notices.is_empty() {
+            notices.push(Notice::Status);
+        }
+        notices
+    }
+
+    /// The link is gone: what was on the wire without an ack goes back to the front of the
+    /// queue (sent again, same ids, after the next open).
+    fn requeue_unacked(&mut self) -> Vec<Notice> {
+        let LinkLost { resend, failed } = self.acks.link_lost();
+        if !resend.is_empty() {
+            self.log(format!(
+                "{} sent without an ack: sending again after reconnecting",
+                resend.len()
+            ));
+            let frames = resend
+                .into_iter()
+                .map(|(client_id, text)| Outgoing::Tracked { client_id, text })
+                .collect();
+            self.outbox.push_front_all(frames);
+        }
+        self.report_failed(failed)
     }
 
     fn on_close(
@@ -1177,6 +1496,7 @@ impl Inner {
         };
         self.log(format!("closed {info}"));
         self.status.last_close = Some(info.clone());
+        let requeued = self.requeue_unacked();
         let closed = Notice::Closed(info);
         let stable = self.note_open_time(opened_at);
         if stable {
@@ -1194,6 +1514,7 @@ impl Inner {
         // Refused before it opened (an HTTP 401 looks like this) or told the token expired.
         self.stale_url = opened_at.is_none() || decision == CloseDecision::Refresh;
         let mut notices = vec![closed];
+        notices.extend(requeued);
         match decision {
             CloseDecision::Reconnect => notices.extend(self.schedule_reconnect(weak)),
             CloseDecision::Refresh => {
@@ -1226,6 +1547,7 @@ impl Inner {
             was_clean: false,
         });
         let mut notices = vec![closed];
+        notices.extend(self.requeue_unacked());
         notices.extend(self.schedule_reconnect(weak));
         notices
     }
@@ -1386,7 +1708,7 @@ fn open_socket(url: &str, protocols: &[String]) -> Result<WebSocket, WsError> {
 
 fn send_frame(ws: &WebSocket, frame: &Outgoing) -> Result<(), WsError> {
     match frame {
-        Outgoing::Text(text) => ws.send_with_str(text),
+        Outgoing::Text(text) | Outgoing::Tracked { text, .. } => ws.send_with_str(text),
         Outgoing::Binary(bytes) => ws.send_with_u8_array(bytes),
     }
     .map_err(|e| WsError::Send(browser::describe_js_error(&e)))

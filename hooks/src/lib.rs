@@ -45,8 +45,11 @@ pub mod use_typed_websocket;
 pub mod use_websocket;
 
 pub use connection::{
-    Connection, ConnectionState, ConnectionStatus, Delivery, Frame, WebSocketOptions, WsError,
+    Connection, ConnectionState, ConnectionStatus, Delivery, DeliveryReport, Frame,
+    WebSocketOptions, WsError,
 };
+pub use core::acks::{AckFailure, AckPolicy, PendingSend};
+pub use core::resume::{Recovery, MAIN_STREAM};
 pub use provider::{
     use_connection, use_connection_registry, ConnectionRegistry, ConnectionRow, RealtimeProvider,
 };

@@ -140,6 +140,15 @@ impl UseMessageHandlersHandle {
         self.conn.send_text_with(text, &SendPolicy::Keep)
     }
 
+    /// Sends `value` (a JSON object) with a fresh `clientId`, kept until the server acks it
+    /// (see [`Connection::send_json_acked`]); returns the `clientId`.
+    pub fn send_acked<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<(String, Delivery), WsError> {
+        self.conn.send_json_acked(value)
+    }
+
     /// The status snapshot.
     pub fn status(&self) -> ConnectionStatus {
         self.conn.status().clone()

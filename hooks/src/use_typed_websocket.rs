@@ -60,6 +60,12 @@ impl<In, Out: Serialize> UseTypedWebSocketHandle<In, Out> {
         self.conn.send_text_with(text, policy)
     }
 
+    /// Sends a typed message with a fresh `clientId`, kept until the server acks it (see
+    /// [`Connection::send_json_acked`]); returns the `clientId`.
+    pub fn send_acked(&self, message: &Out) -> Result<(String, Delivery), WsError> {
+        self.conn.send_json_acked(message)
+    }
+
     /// Decoded messages, oldest first (bounded).
     pub fn messages(&self) -> Ref<'_, History<In>> {
         self.messages.borrow()

@@ -86,6 +86,16 @@ impl UseWebSocketHandle {
         self.conn.send_text_with(text, policy)
     }
 
+    /// Sends `value` (a JSON object) with a fresh `clientId` and keeps it until the server acks
+    /// it: resent after a reconnect, reported to [`Connection::on_delivery`] (see
+    /// [`Connection::send_json_acked`]). Returns the `clientId`.
+    pub fn send_acked<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<(String, Delivery), WsError> {
+        self.conn.send_json_acked(value)
+    }
+
     /// Sends a text frame as is.
     pub fn send_text(&self, text: impl Into<String>) -> Result<Delivery, WsError> {
         self.conn.send_text_with(text.into(), &SendPolicy::Keep)

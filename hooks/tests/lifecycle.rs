@@ -218,6 +218,9 @@ async fn item_03_open_listeners_rejoin_before_the_queue_flushes_on_every_reconne
         &ws_url("/ws/typed-chat"),
         WebSocketOptions {
             manual: true,
+            // The rejoin gets the room's newest history (the first batch) again; resuming drops
+            // what the connection already has, so each message shows once.
+            resume: true,
             ..Default::default()
         },
     );

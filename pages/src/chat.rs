@@ -7,12 +7,16 @@ use realtime_hooks::core::heartbeat::HeartbeatPolicy;
 use realtime_hooks::core::history::History;
 use realtime_hooks::core::presence::color_for;
 use realtime_hooks::use_typed_websocket::{decode_object, truncate};
-use realtime_hooks::{use_websocket_with_options, Frame, UseWebSocketOptions, WebSocketOptions};
+use realtime_hooks::{
+    use_websocket_with_options, Frame, UseWebSocketOptions, WebSocketOptions, MAIN_STREAM,
+};
 use serde::{Deserialize, Serialize};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::components::message_list::{MessageLine, MessageList};
+use crate::components::message_list::{
+    recovery_notice, with_deliveries, LineDelivery, MessageLine, MessageList,
+};
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
 
@@ -40,7 +44,11 @@ pub enum ChatIn {
         text: String,
         /// ms since the epoch.
         timestamp: f64,
+        /// The sender's id for it, when it gave one.
+        client_id: Option<String>,
     },
+    /// Protocol bookkeeping the engine handles (`ack`, `replayed`): nothing to show.
+    Control,
     /// The server rejected something.
     Error {
         /// Why.
@@ -64,6 +72,7 @@ pub struct ChatWire {
     text: Option<String>,
     timestamp: Option<f64>,
     message: Option<String>,
+    client_id: Option<String>,
 }
 
 impl TryFrom<ChatWire> for ChatIn {
@@ -83,7 +92,9 @@ impl TryFrom<ChatWire> for ChatIn {
                 name: wire.name.unwrap_or_default(),
                 text: wire.text.ok_or_else(|| missing("text"))?,
                 timestamp: wire.timestamp.ok_or_else(|| missing("timestamp"))?,
+                client_id: wire.client_id,
             }),
+            "ack" | "replayed" => Ok(Self::Control),
             "error" => Ok(Self::Error {
                 message: wire.message.ok_or_else(|| missing("message"))?,
             }),
@@ -92,7 +103,7 @@ impl TryFrom<ChatWire> for ChatIn {
     }
 }
 
-/// What the page sends: a chat message.
+/// What the page sends: a chat message (the hook adds its `clientId`).
 #[derive(Serialize)]
 struct Say<'a> {
     #[serde(rename = "type")]
@@ -106,6 +117,7 @@ enum Shown {
     Line(MessageLine),
     Me(String),
     Problem(String),
+    Nothing,
 }
 
 /// What to show for the frame at absolute position `seq` (stable across history eviction, so
@@ -118,6 +130,7 @@ fn show(frame: &Frame, seq: u64, me: Option<&str>) -> Shown {
             name,
             text,
             timestamp,
+            client_id,
             ..
         }) => Shown::Line(MessageLine {
             key: format!("f{seq}"),
@@ -130,7 +143,10 @@ fn show(frame: &Frame, seq: u64, me: Option<&str>) -> Shown {
             mine: me == Some(user_id.as_str()),
             text,
             timestamp,
+            client_id,
+            delivery: LineDelivery::Done,
         }),
+        Ok(ChatIn::Control) => Shown::Nothing,
         Ok(ChatIn::Error { message }) => {
             Shown::Problem(format!("server: {}", truncate(&message, 300)))
         }
@@ -177,7 +193,7 @@ impl Decoded {
         for (_, shown) in &self.shown {
             match shown {
                 Shown::Line(line) => lines.push(line.clone()),
-                Shown::Me(_) => {}
+                Shown::Me(_) | Shown::Nothing => {}
                 Shown::Problem(p) => {
                     problems += 1;
                     last = Some(p);
@@ -202,6 +218,8 @@ pub fn ChatPage(props: &PageProps) -> Html {
                     timeout_ms: 5_000,
                     ..Default::default()
                 }),
+                // Nothing said while away is lost: the hook asks for it on every reconnect.
+                resume: true,
                 ..Default::default()
             },
             ..Default::default()
@@ -209,10 +227,14 @@ pub fn ChatPage(props: &PageProps) -> Html {
     );
     let input = use_node_ref();
     let decoded = use_mut_ref(Decoded::default);
+    let status = ws.status();
     let (lines, problems, last_problem) = {
         let mut decoded = decoded.borrow_mut();
         decoded.update(&ws.messages());
-        decoded.lines_and_problems()
+        let (mut lines, problems, last) = decoded.lines_and_problems();
+        let me = status.welcome.as_ref().map_or("You", |w| w.name.as_str());
+        with_deliveries(&mut lines, &ws.connection().pending_sends(), None, me);
+        (lines, problems, last)
     };
     let send = {
         let (ws, input) = (ws.clone(), input.clone());
@@ -224,9 +246,10 @@ pub fn ChatPage(props: &PageProps) -> Html {
             if text.trim().is_empty() {
                 return;
             }
-            // Queued while offline; a full queue shows in the status badge, and the text stays.
+            // Kept until the server acknowledges it (shown "sending…" meanwhile), resent after a
+            // reconnect; a full queue shows in the status badge, and the text stays.
             if ws
-                .send(&Say {
+                .send_acked(&Say {
                     kind: "message",
                     text: &text,
                 })
@@ -242,14 +265,26 @@ pub fn ChatPage(props: &PageProps) -> Html {
         let ws = ws.clone();
         Callback::from(move |_| ws.retry_now())
     };
-    let status = ws.status();
+    let on_resend = {
+        let ws = ws.clone();
+        Callback::from(move |id: String| {
+            ws.connection().retry_send(&id);
+        })
+    };
+    let on_dismiss = {
+        let ws = ws.clone();
+        Callback::from(move |id: String| ws.connection().forget_send(&id))
+    };
+    let notice = recovery_notice(&status, MAIN_STREAM);
     html! {
         <section class={classes!("page", "chat", crate::styles::page())}>
             <header class="page-head">
                 <h1>{ "Chat" }</h1>
                 <StatusBadge status={status} {on_retry} />
             </header>
-            <MessageList lines={lines} empty="No messages yet. Say hello!" />
+            { notice }
+            <MessageList lines={lines} empty="No messages yet. Say hello!"
+                on_retry={on_resend} on_dismiss={on_dismiss} />
             if let Some(problem) = last_problem {
                 <p class="inline-error" role="alert">
                     { format!("{problems} message(s) could not be shown. Last: {problem}") }

@@ -6,12 +6,16 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use realtime_hooks::core::outbox::SendPolicy;
 use realtime_hooks::core::presence::color_for;
-use realtime_hooks::{use_message_handlers, DecodeError};
+use realtime_hooks::{
+    use_message_handlers_with_options, DecodeError, UseWebSocketOptions, WebSocketOptions,
+};
 use serde::{Deserialize, Serialize};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::components::message_list::{MessageLine, MessageList};
+use crate::components::message_list::{
+    recovery_notice, with_deliveries, LineDelivery, MessageLine, MessageList,
+};
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
 
@@ -19,10 +23,14 @@ use crate::PageProps;
 #[derive(Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientMessage {
-    /// Join a room.
+    /// Join a room; with `since` (`EPOCH:SEQ`), get what was missed since then, else the
+    /// room's newest messages.
     Join {
         /// Room name.
         room: String,
+        /// Where this client is in the room's history, when it is rejoining.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
     },
     /// Leave a room.
     Leave {
@@ -105,6 +113,9 @@ pub struct RoomMessage {
     pub text: String,
     /// ms since the epoch.
     pub timestamp: f64,
+    /// The sender's id for it, when it gave one.
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 /// `typing`: someone started or stopped typing in `room`.
@@ -204,6 +215,11 @@ impl Reducible for RoomState {
             }
             RoomAction::Welcome(w) => s.me = Some(w.user_id),
             RoomAction::Joined(j) => {
+                // A rejoin of the same room (after a reconnect) keeps what is shown: the replay
+                // that follows adds only what was missed.
+                if s.room.as_deref() != Some(j.room.as_str()) {
+                    s.lines.clear();
+                }
                 s.room = Some(j.room);
                 // Named members first: the stable sort keeps them ahead of the same id from the
                 // bare `users` list, and `dedup` keeps the first.
@@ -212,7 +228,6 @@ impl Reducible for RoomState {
                     .extend(j.users.into_iter().map(|id| (id.clone(), id)));
                 s.users.sort_by(|a, b| a.0.cmp(&b.0));
                 s.users.dedup_by(|later, first| later.0 == first.0);
-                s.lines.clear();
                 s.typing.clear();
             }
             RoomAction::UserJoined(u) => {
@@ -253,6 +268,8 @@ impl Reducible for RoomState {
                         mine: s.me.as_deref() == Some(m.user_id.as_str()),
                         text: m.text,
                         timestamp: m.timestamp,
+                        client_id: m.client_id,
+                        delivery: LineDelivery::Done,
                     });
                     if s.lines.len() > 300 {
                         s.lines.remove(0);
@@ -294,7 +311,17 @@ const ROOMS: [&str; 3] = ["general", "random", "help"];
 /// The typed chat page: room picker, members, messages, typing indicator, inline server errors.
 #[component]
 pub fn TypedChatPage(props: &PageProps) -> Html {
-    let ws = use_message_handlers(&props.url);
+    // Resuming: after a reconnect the rejoin asks for what the room said meanwhile.
+    let ws = use_message_handlers_with_options(
+        &props.url,
+        UseWebSocketOptions {
+            connection: WebSocketOptions {
+                resume: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
     let state = use_reducer(RoomState::default);
     {
         // One handler per message type, each decoding its own type and feeding the reducer (a
@@ -325,7 +352,8 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
                 let Some(room) = room_now.borrow().clone() else {
                     return;
                 };
-                if let Ok(join) = serde_json::to_string(&ClientMessage::Join { room }) {
+                let since = conn.resume_position(&room);
+                if let Ok(join) = serde_json::to_string(&ClientMessage::Join { room, since }) {
                     // A refusal (full queue) shows in the status badge.
                     let _ = conn.send_text_with(join, &SendPolicy::Keep);
                 }
@@ -345,14 +373,17 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         }
     };
     let join = {
-        let (send, state, choice) = (send.clone(), state.clone(), room_choice.clone());
+        let (send, state, choice, ws) =
+            (send.clone(), state.clone(), room_choice.clone(), ws.clone());
         Callback::from(move |_: MouseEvent| {
             if let Some(room) = state.room.clone() {
                 send(ClientMessage::Leave { room });
             }
-            send(ClientMessage::Join {
-                room: (*choice).clone(),
-            });
+            let room = (*choice).clone();
+            // A fresh join shows the room's newest messages from scratch: forget what we had
+            // of it, or those would be dropped as already seen.
+            ws.connection().forget_stream(&room);
+            send(ClientMessage::Join { room, since: None });
         })
     };
     let leave = {
@@ -396,11 +427,12 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         })
     };
     let onsubmit = {
-        let (send, state, timer, input) = (
+        let (send, state, timer, input, ws_send) = (
             send.clone(),
             state.clone(),
             typing_timer.clone(),
             input.clone(),
+            ws.clone(),
         );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
@@ -418,8 +450,13 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
                     is_typing: false,
                 });
             }
-            send(ClientMessage::Message { room, text });
-            field.set_value("");
+            // Kept until acknowledged (shown "sending…"), resent after a reconnect.
+            if ws_send
+                .send_acked(&ClientMessage::Message { room, text })
+                .is_ok()
+            {
+                field.set_value("");
+            }
         })
     };
     let on_retry = {
@@ -432,6 +469,27 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         .filter(|id| state.me.as_ref() != Some(*id))
         .map(|id| user_name(&state.users, id).unwrap_or(id).to_owned())
         .collect();
+    let status = ws.status();
+    let mut lines = state.lines.clone();
+    if let Some(room) = state.room.as_deref() {
+        let me = status.welcome.as_ref().map_or("You", |w| w.name.as_str());
+        with_deliveries(&mut lines, &ws.connection().pending_sends(), Some(room), me);
+    }
+    let notice = state
+        .room
+        .as_deref()
+        .map(|room| recovery_notice(&status, room))
+        .unwrap_or_default();
+    let on_resend = {
+        let ws = ws.clone();
+        Callback::from(move |id: String| {
+            ws.connection().retry_send(&id);
+        })
+    };
+    let on_dismiss = {
+        let ws = ws.clone();
+        Callback::from(move |id: String| ws.connection().forget_send(&id))
+    };
     let unhandled = ws.unhandled_total();
     let (unreadable, last_unreadable) = ws.invalid();
     let style = crate::scoped!(
@@ -451,7 +509,7 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         <section class={classes!("page", "typed-chat", crate::styles::page(), style)}>
             <header class="page-head">
                 <h1>{ "Typed chat" }</h1>
-                <StatusBadge status={ws.status()} {on_retry} />
+                <StatusBadge status={status} {on_retry} />
             </header>
             <div class="room-bar">
                 <label for="room-select">{ "Room" }</label>
@@ -468,7 +526,8 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
             </div>
             <div class="room">
                 <div class="room-main">
-                    <MessageList lines={state.lines.clone()}
+                    { notice }
+                    <MessageList lines={lines} on_retry={on_resend} on_dismiss={on_dismiss}
                         empty={if state.room.is_some() { "No messages yet: say hello." } else { "Join a room to chat." }} />
                     <p class="typing" aria-live="polite" data-testid="typing">
                         { match typing_names.len() {
@@ -536,6 +595,30 @@ mod tests {
         list.iter()
             .map(|(id, name)| (id.to_string(), name.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_rejoin_of_the_same_room_keeps_its_lines_and_another_room_starts_empty() {
+        let say = |s, text: &str| {
+            server(
+                s,
+                RoomAction::Message,
+                &format!(
+                    r#"{{"room":"general","userId":"u1","text":"{text}","timestamp":1,"clientId":"c-{text}"}}"#
+                ),
+            )
+        };
+        let s = say(joined_general(), "one");
+        let s = say(s, "two");
+        assert_eq!(s.lines[1].client_id.as_deref(), Some("c-two"));
+        // After a reconnect the page rejoins; the replay adds only what was missed.
+        let joined = r#"{"room":"general","users":["u2"],"members":[],"epoch":"e","seq":2}"#;
+        let s = server(s, RoomAction::Joined, joined);
+        let s = say(s, "three");
+        let texts: Vec<&str> = s.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "three"]);
+        let random = r#"{"room":"random","users":["u2"],"members":[]}"#;
+        assert!(server(s, RoomAction::Joined, random).lines.is_empty());
     }
 
     #[test]

@@ -24,8 +24,9 @@ struct Tag {
 }
 
 /// Frame types the connection engine itself understands (the identity in `welcome`; `pong`s
-/// never leave the engine): without a handler they are not counted as unhandled.
-pub const ENGINE_TYPES: [&str; 2] = ["welcome", "pong"];
+/// never leave the engine; `ack` and `replayed` feed acknowledged sends and resuming): without a
+/// handler they are not counted as unhandled.
+pub const ENGINE_TYPES: [&str; 4] = ["welcome", "pong", "ack", "replayed"];
 
 /// How many distinct unhandled types are counted one by one (see [`OTHER_TYPES`]).
 pub const MAX_UNHANDLED_TYPES: usize = 64;

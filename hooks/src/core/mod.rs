@@ -18,7 +18,10 @@
 //! | [`history`] | bounded message history |
 //! | [`heartbeat`] | pings, pongs, RTT and dead-link detection |
 //! | [`presence`] | merging presence events, expiring silent users, stable user colours |
+//! | [`resume`] | which messages of which streams we have, duplicates, where to resume |
+//! | [`acks`] | messages kept until the server acknowledges them, resends, give-up |
 
+pub mod acks;
 pub mod backoff;
 pub mod close_policy;
 pub mod decimal;
@@ -28,9 +31,11 @@ pub mod heartbeat;
 pub mod history;
 pub mod outbox;
 pub mod presence;
+pub mod resume;
 pub mod throttle;
 pub mod url;
 
+pub use acks::{AckFailure, AckPolicy, AckTracker, PendingSend};
 pub use backoff::{Jitter, ReconnectPolicy};
 pub use close_policy::{describe_close_code, CloseDecision, ClosePolicy};
 pub use decimal::Fixed;
@@ -40,5 +45,6 @@ pub use heartbeat::{Beat, HeartbeatPolicy, Liveness};
 pub use history::History;
 pub use outbox::{Outbox, OutboxError, Queued, SendPolicy};
 pub use presence::{color_for, Cursor, Presence, PresenceEvent, PresenceMap};
+pub use resume::{Positions, Recovery, StreamFrame, MAIN_STREAM};
 pub use throttle::{Offer, Throttle};
 pub use url::{resolve_endpoint, with_query_param, Scheme, UrlError};

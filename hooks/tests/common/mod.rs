@@ -129,3 +129,15 @@ pub fn texts(frames: &[Frame]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The frames after a chat connection's arrival replay: everything after the first `replayed`
+/// frame (the welcome and the newest history come before it), or all frames if there is none.
+pub fn after_replay(frames: &[Frame]) -> Vec<Frame> {
+    let end = frames
+        .iter()
+        .position(|f| matches!(f, Frame::Text(t) if t.contains(r#""type":"replayed""#)));
+    match end {
+        Some(i) => frames[i + 1..].to_vec(),
+        None => frames.to_vec(),
+    }
+}
