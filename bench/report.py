@@ -4,7 +4,9 @@ docs/benchmarks.md with the machine description, the targets and bench/notes.md.
     python3 bench/report.py RESULTS_DIR OUT.md PART...
 
 Parts not run in this invocation are taken from earlier results when present and marked with
-the time they were measured.
+the time they were measured. A part with no results file at all (another machine, a cleaned
+target/) keeps its section and its target rows from the OUT.md being replaced, so running only
+some parts never deletes the others' figures.
 """
 
 import datetime
@@ -82,8 +84,41 @@ def stamp(part, when):
     return "" if part in ran else f" *(not re-run this time; measured {when})*"
 
 
+# The document being replaced: its numbered sections ("## N. …" up to the next "## ") and its
+# target rows, for parts whose results file is gone (see keep()).
+PART_NUMBER = {"ingest": "1.", "bundle": "2.", "cursors": "3.", "fanout": "4.", "setup": "5.", "recovery": "6."}
+PART_TARGETS = {"ingest": ("ingest",), "bundle": ("default app",), "cursors": ("cursors",), "fanout": ("fan-out",),
+                "setup": (), "recovery": ("recovery",)}
+previous_sections, previous_targets = {}, []
+if os.path.exists(out):
+    with open(out) as f:
+        chunks = re.split(r"^(?=## )", f.read(), flags=re.M)
+    for chunk in chunks:
+        heading, _, body = chunk.partition("\n")
+        number = re.match(r"## (\d+\.) ", heading)
+        if number:
+            previous_sections[number.group(1)] = (heading[3:], body.strip())
+        elif heading.strip() == "## Targets":
+            for line in body.splitlines():
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if line.startswith("|") and len(cells) == 3 and cells[0] not in ("target", "---") and set(cells[0]) != {"-"}:
+                    previous_targets.append(tuple(cells))
+
+
+def keep(part):
+    """No results for PART: keep its section and target rows from the document being replaced."""
+    old = previous_sections.get(PART_NUMBER[part])
+    if not old:
+        return
+    heading, body = old
+    if "*(" not in heading:
+        heading += " *(not re-run this time; kept from the previous docs/benchmarks.md: no results file here)*"
+    sections.append(("## " + heading, body))
+    targets.extend(t for t in previous_targets if t[0].startswith(PART_TARGETS[part]) and PART_TARGETS[part])
+
+
 sections = []
-targets = []  # (target, figure, met: True/False/None)
+targets = []  # (target, figure, met: True/False/None, or the mark text of a kept row)
 
 # -- 1. ingest ------------------------------------------------------------------------------
 ingest, when = load("ingest.json")
@@ -145,6 +180,8 @@ if ingest:
         "(the hook's default history) once per animation frame; (b) copies the whole list per message and "
         "re-renders everything per message, as the seed does. min / median / max over the runs.\n\n"
         + table(["messages", "variant", "runs", "time ms", "renders", "frames elapsed", "lost", "ratio (medians)"], rows)))
+else:
+    keep("ingest")
 
 # -- 2. bundle ------------------------------------------------------------------------------
 def page_breakdown(all_rows, by_page):
@@ -200,6 +237,8 @@ if bundle:
         + table(["app", "variant", "wasm bytes", "js bytes", "gzip (wasm + js)", "brotli (wasm + js)",
                  "stylesheet (own file)"], rows)
         + page_breakdown(bundle["rows"], by_page)))
+else:
+    keep("bundle")
 
 # -- 3. cursors -----------------------------------------------------------------------------
 cur, when = load("cursors.json")
@@ -237,6 +276,8 @@ if cur:
         "min / median / max over the runs.\n\n"
         + table(["runs", "frames", "p50 ms", "p95 ms", "p99 ms", "max ms", "dropped frames",
                  "main thread ms/frame (mean)", "work/frame p50 ms (traced)", "work/frame p95 ms (traced)"], rows)))
+else:
+    keep("cursors")
 
 # -- 4. fan-out -----------------------------------------------------------------------------
 REDIS = "dev server + Redis broker (2 instances)"
@@ -296,6 +337,8 @@ if fan:
         "so every message is delivered locally on A and crosses Redis pub/sub once to reach B's half. "
         "min / median / max over the runs.\n\n"
         + table(["clients", "server", "burst deliveries/s", "paced offer", "paced p50 ms", "paced p99 ms", "lost"], rows)))
+else:
+    keep("fanout")
 
 # -- 5. setup -------------------------------------------------------------------------------
 setup, when = load("setup.json")
@@ -304,10 +347,95 @@ if setup:
     sections.append((
         "## 5. Setup: wall time of `scripts/test.sh`" + stamp("setup", when),
         table(["cold", "warm", "where the figures come from"], [[fmt(setup["cold_s"]), fmt(setup["warm_s"]), setup["source"]]])))
+else:
+    keep("setup")
+
+# -- 6. recovery ----------------------------------------------------------------------------
+def median_range(values, fmt="{:,.0f}"):
+    """median [min–max]."""
+    if not values:
+        return "—"
+    return "{} [{}–{}]".format(fmt.format(statistics.median(values)), fmt.format(min(values)), fmt.format(max(values)))
+
+
+rec, when = load("recovery.jsonl")
+if rec:
+    groups = {}
+    for r in rec:
+        groups.setdefault((r["target"], r["label"]), []).append(r)
+    rows, med = [], {}
+    for (target, label), runs in groups.items():
+        done = [r for r in runs if "error" not in r and r.get("time_ms") is not None]
+        failed = [r for r in runs if r not in done]
+        rates = [r["deliveries_per_s"] for r in done]
+        med[target] = statistics.median(rates) if rates else None
+        recovered = [r.get("recovered_clients", 0) for r in runs]
+        counted = [r for r in runs if r.get("lost") is not None]
+        total = lambda key: f"{sum(r[key] for r in counted):,}" if counted else "—"  # noqa: E731
+        rows.append([label, f"{runs[0]['clients']:,}", runs[0]["messages"], len(runs),
+                     median_range([r["time_ms"] for r in done]) + (f" ({len(failed)} failed: {failed[0]['error']})" if failed else ""),
+                     median_range(rates),
+                     (f"{min(recovered):,}" if min(recovered) == max(recovered) else f"{min(recovered):,}–{max(recovered):,}")
+                     + f" of {runs[0]['clients']:,}",
+                     total("lost"), total("duplicates"), total("out_of_order"),
+                     median_range([r["rejoined_ms"] for r in done if r.get("rejoined_ms") is not None]),
+                     median_range([r["client_ms_p50"] for r in done]),
+                     median_range([r["presence_frames"] for r in done if r.get("presence_frames") is not None]),
+                     median_range([max(r["loadgen_busy"]) for r in done if r.get("loadgen_busy")], "{:.2f}")])
+    # Like for like: /ws/chat is one stream without members or presence, as a socket.io room is.
+    chat, room, sio = med.get("ours-chat"), med.get("ours"), med.get("socketio")
+    ratio_line = ""
+    if chat and sio:
+        ratio = chat / sio
+        ratio_line = f"\n\n**Ratio ours (/ws/chat) / socket.io, deliveries/s (medians): {ratio:.2f}×** (target ≥ 2×)."
+        targets.append((f"recovery {rec[0]['clients']:,} × {rec[0]['messages']}: ≥ 2× socket.io deliveries/s",
+                        f"{ratio:.2f}×", ratio >= 2))
+    if room and sio:
+        ratio_line += (f" A typed-chat room, which also re-announces every member, does "
+                       f"{room / sio:.2f}× socket.io.")
+    mine = [r for (target, _), runs in groups.items() if target in ("ours", "ours-chat") for r in runs]
+    if mine:
+        bad = sum(r.get("lost") or 0 for r in mine) + sum(r.get("duplicates") or 0 for r in mine) \
+            + sum(r.get("out_of_order") or 0 for r in mine)
+        failed = [r for r in mine if "error" in r or r.get("recovered_clients") != r["clients"]]
+        targets.append(("recovery: every client recovers, 0 lost / duplicated / out of order",
+                        f"{len(mine) - len(failed)} of {len(mine)} runs complete; {bad} lost + duplicated + out of order",
+                        bad == 0 and not failed))
+    sections.append((
+        f"## 6. Recovery: {rec[0]['clients']:,} clients dropped, {rec[0]['messages']} messages while they are down"
+        + stamp("recovery", when),
+        "One load generator (`bench/recovery/loadgen.mjs`, Node; the clients in one worker thread, "
+        "`BENCH_RECOVERY_WORKERS`) with two protocol adapters: our dev "
+        "server — `/ws/chat` (reconnect with `?since=EPOCH:SEQ`, replay, `replayed`: one stream, no members, "
+        "the like-for-like row) and `/ws/typed-chat` (rejoin with `since: EPOCH:SEQ`; each rejoin also gets the "
+        "member list and is announced to every member) — and socket.io 4 with "
+        "`connectionStateRecovery` (`bench/recovery/socketio-server.mjs`: `maxDisconnectionDuration` 2 min, "
+        "`skipMiddlewares`, `io.to(room).emit`; WebSocket transport only on both sides). Per run: N clients join "
+        "one room and each gets one message (its position); a server-side drop (`POST /api/test/drop-sockets` on "
+        "both servers: TCP closed without a close frame; socket.io reports \"transport close\") takes them all down; "
+        "while they are down a separate sender (connected after the drop, not measured) sends M messages and has "
+        "all M acked; then every client reconnects through its library's reconnect path after socket.io's first "
+        "reconnect delay (100 ms ± 50 %). *Time to full recovery*: from the first reconnect attempt until every "
+        "client has all M; deliveries/s = N × M / that time. *Recovered*: has all M and the server said so "
+        "(`replayed {recovered: true}` / `socket.recovered`). Lost, duplicates (a seq received twice) and out of "
+        "order (a seq other than the next one) are totals over the runs. *All back in the room*: from the first "
+        "attempt until the last client is in again: ours, its `joined`, which comes before its replay; socket.io, "
+        "its `connect`, which comes after (socket.io sends the missed packets first), so there it equals the time "
+        "to full recovery. *Per client*: its own attempt → all M. *Presence frames*: `user:joined`/`user:left` "
+        "received while recovering (ours announces every rejoin to every member already back; socket.io "
+        "restores rooms silently). *Load generator busy*: event-loop utilisation of its busiest thread while "
+        "recovering (near 1: the load generator set the pace, not the server). Same machine: the load "
+        "generator and the server share its cores. median [min–max] over the runs.\n\n"
+        + table(["target", "clients", "messages", "runs", "time to full recovery ms", "deliveries/s",
+                 "recovered clients", "lost", "duplicates", "out of order", "all back in the room ms",
+                 "per client ms (p50)", "presence frames", "load generator busy"], rows)
+        + ratio_line))
+else:
+    keep("recovery")
 
 # -- output ---------------------------------------------------------------------------------
 mark = {True: "met", False: "**missed**", None: "?"}
-target_table = table(["target", "measured", ""], [[t, f, mark[m]] for t, f, m in targets])
+target_table = table(["target", "measured", ""], [[t, f, mark.get(m, m)] for t, f, m in targets])
 printed = "\n\n".join(f"{h}\n\n{b}" for h, b in sections) + "\n\n## Targets\n\n" + target_table + "\n"
 print(printed)
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The benchmark (template only; not part of scripts/test.sh): ingest, bundle size, cursors frame
-# time, server fan-out and setup time, each next to its alternative, measured in this one run.
-# Prints the table and writes docs/benchmarks.md (with the machine description).
+# time, server fan-out, recovery after a mass disconnect and setup time, each next to its
+# alternative, measured in this one run. Prints the table and writes docs/benchmarks.md (with the
+# machine description).
 #
 #   scripts/bench.sh                    everything (about 15-25 minutes on 2 cores, builds included)
-#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, ingest, cursors, setup
+#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, ingest, cursors, recovery, setup
 #   BENCH_QUICK=1 scripts/bench.sh      2 repetitions, 10k ingest only, shorter runs (a smoke test)
+#   BENCH_SKIP_BUILD=1 scripts/bench.sh recovery
+#                                       no cargo build of the server when its binary exists
+#                                       (BENCH_SERVER_BIN: another binary than target/release/)
 #
-# It installs what it needs on top of scripts/setup.sh (npm `ws` into bench/node_modules), builds
+# It installs what it needs on top of scripts/setup.sh (npm `ws`, `socket.io`, `socket.io-client`
+# at the versions bench/package.json pins, into bench/node_modules), builds
 # with the template's release profile, starts every server on a free loopback port and stops them
 # at exit. Every step is bounded by a timeout. Results: target/bench/results/*.json; logs:
 # target/bench/logs/. Cargo, trunk and wasm-bindgen run under `flock /tmp/yr-cargo.lock` (one
@@ -41,9 +46,9 @@ if [ -n "$quick" ]; then
 fi
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(bundle fanout ingest cursors setup)
+[ ${#parts[@]} -gt 0 ] || parts=(bundle fanout ingest cursors recovery setup)
 for p in "${parts[@]}"; do
-  case $p in bundle|fanout|ingest|cursors|setup) ;; *) die "unknown part '$p' (bundle fanout ingest cursors setup)" ;; esac
+  case $p in bundle|fanout|ingest|cursors|recovery|setup) ;; *) die "unknown part '$p' (bundle fanout ingest cursors recovery setup)" ;; esac
 done
 wants() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
@@ -52,17 +57,24 @@ read -r -a lock_cmd <<<"${BENCH_LOCK:-flock /tmp/yr-cargo.lock}"
 locked() { "${lock_cmd[@]}" "$@"; }
 
 # ---------------------------------------------------------------------------------------------
-# Prerequisites (scripts/setup.sh installs all but `ws`)
-[ -x /usr/bin/chromium ] || die "no /usr/bin/chromium: run scripts/setup.sh first"
-[ -f tools/node_modules/playwright-core/package.json ] || die "no playwright-core: run scripts/setup.sh first"
-command -v wasm-opt >/dev/null || die "no wasm-opt (npm binaryen in tools/): run scripts/setup.sh first"
-for tool in trunk cargo-generate wasm-bindgen; do
-  command -v "$tool" >/dev/null || die "$tool missing: run scripts/setup.sh first"
-done
-ws_pinned=$(node -p "require('./bench/package.json').dependencies.ws")
-ws_have=$(node -p "try { require('./bench/node_modules/ws/package.json').version } catch { '' }")
-if [ "$ws_have" != "$ws_pinned" ]; then
-  log "installing npm ws@$ws_pinned into bench/node_modules"
+# Prerequisites (scripts/setup.sh installs all but bench/package.json's npm packages); the
+# browser and the wasm tools only for the parts that use them.
+if wants bundle || wants ingest || wants cursors; then
+  [ -x /usr/bin/chromium ] || die "no /usr/bin/chromium: run scripts/setup.sh first"
+  [ -f tools/node_modules/playwright-core/package.json ] || die "no playwright-core: run scripts/setup.sh first"
+  command -v wasm-opt >/dev/null || die "no wasm-opt (npm binaryen in tools/): run scripts/setup.sh first"
+  for tool in trunk cargo-generate wasm-bindgen; do
+    command -v "$tool" >/dev/null || die "$tool missing: run scripts/setup.sh first"
+  done
+fi
+# bench/package.json pins exact versions (ws, socket.io, socket.io-client): install when any
+# installed one differs.
+npm_missing=$(node -e '
+  const deps = require("./bench/package.json").dependencies;
+  const have = (name) => { try { return require(`./bench/node_modules/${name}/package.json`).version; } catch { return ""; } };
+  console.log(Object.entries(deps).filter(([name, version]) => have(name) !== version).map(([n, v]) => `${n}@${v}`).join(" "));')
+if [ -n "$npm_missing" ]; then
+  log "installing npm $npm_missing into bench/node_modules"
   timeout 300 npm install --prefix bench --no-audit --no-fund --loglevel=error >"$logs/npm.log" 2>&1 \
     || { cat "$logs/npm.log" >&2; die "npm install --prefix bench failed"; }
 fi
@@ -76,10 +88,16 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Builds. The server and the load generator in the repo's target/; the apps in target/apps (the
 # generated apps' cache, as in template-tests.sh), all with the template's release profile.
 apps_target="$root/target/apps"
-server_bin="$root/target/release/realtime-server"
+server_bin=${BENCH_SERVER_BIN:-$root/target/release/realtime-server}
 loadgen="$root/target/release/examples/fanout_bench"
 
 build_server() {
+  if [ -n "${BENCH_SKIP_BUILD:-}" ] && [ -x "$server_bin" ] && { ! wants fanout || [ -x "$loadgen" ]; }; then
+    log "BENCH_SKIP_BUILD: no build; using ${server_bin#"$root"/} as it is"
+    return
+  fi
+  [ -z "${BENCH_SERVER_BIN:-}" ] || die "BENCH_SERVER_BIN=$server_bin: only with BENCH_SKIP_BUILD=1 and the binaries present (bench.sh builds target/release/ only)"
+  [ -z "${BENCH_SKIP_BUILD:-}" ] || log "BENCH_SKIP_BUILD: a binary is missing, building anyway"
   log "building the dev server and the load generator (release)"
   locked timeout 1200 cargo build --release --quiet -p realtime-server --bin realtime-server --example fanout_bench \
     >"$logs/build-server.log" 2>&1 || { tail -30 "$logs/build-server.log" >&2; die "building the server failed"; }
@@ -128,7 +146,7 @@ build_page_variants() {
   done
 }
 
-wants fanout || wants ingest || wants cursors && build_server
+wants fanout || wants ingest || wants cursors || wants recovery && build_server
 wants bundle || wants cursors && build_app
 wants bundle && build_page_variants
 wants bundle && build_bench_crate "$root/bench/hello" hello-dist
@@ -161,12 +179,12 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # 4. Fan-out: our dev server vs a Node `ws` server, same load generator, same machine.
+# Limits that would otherwise turn the benchmark into a test of themselves: connection cap,
+# per-client rate limit, and a per-client queue that fits a burst (fan-out and recovery).
+server_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000 --rate-burst 100000
+  --outbound-queue 65536 --outbound-queue-bytes 268435456)
 if wants fanout; then
   reps=$BENCH_REPS
-  # Limits that would otherwise turn the benchmark into a test of themselves: connection cap,
-  # per-client rate limit, and a per-client queue that fits a burst.
-  server_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000 --rate-burst 100000
-    --outbound-queue 65536 --outbound-queue-bytes 268435456)
   : >"$results/fanout.jsonl"
   # Scenarios: clients, burst messages (throughput), paced messages at rate (latency). The paced
   # rate offers 50,000 deliveries/s in both sizes: below what either server can deliver, so the
@@ -216,6 +234,37 @@ if wants fanout; then
   run_loadgen "dev server + Redis broker (2 instances)" \
     "${redis_a/http:/ws:}/ws/typed-chat,${redis_b/http:/ws:}/ws/typed-chat" "${redis_a/http:/ws:}/ws/typed-chat"
   stop_spawned
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 6. Recovery: 1,000 clients dropped at once by the server, 100 messages sent while they are
+# down, everyone back from their position; our dev server vs socket.io 4 with
+# connectionStateRecovery, one Node load generator with an adapter for each (bench/recovery/).
+if wants recovery; then
+  reps=$BENCH_REPS
+  # BENCH_RECOVERY_CLIENTS / _MESSAGES / _WORKERS (load generator threads; 1 suits 2 cores).
+  clients=${BENCH_RECOVERY_CLIENTS:-1000} messages=${BENCH_RECOVERY_MESSAGES:-100}
+  : >"$results/recovery.jsonl"
+  : >"$logs/recovery.err"
+  run_recovery() { # TARGET LABEL URL
+    log "recovery: $2, $clients clients, $messages messages while they are down ($reps runs)"
+    # Every wait inside has a 60 s deadline and the load generator a watchdog; this is the last resort.
+    timeout $((reps * 300 + 120)) node bench/recovery/loadgen.mjs --target "$1" --url "$3" --clients "$clients" \
+      --messages "$messages" --reps "$reps" --workers "${BENCH_RECOVERY_WORKERS:-1}" --label "$2" >"$logs/recovery.out" 2> >(tee -a "$logs/recovery.err" >&2) || true
+    grep '^RESULT ' "$logs/recovery.out" | sed 's/^RESULT //' >>"$results/recovery.jsonl" || true
+  }
+  start_dev_server "$server_bin" "$logs/recovery-server.log" --addr 127.0.0.1:0 "${server_flags[@]}" --test-endpoints
+  # The like-for-like row: /ws/chat, one stream with no members and no presence, as a socket.io
+  # room; then a typed-chat room, where every rejoin is also announced to every member.
+  run_recovery ours-chat "our dev server, /ws/chat (one stream)" "$DEV_SERVER_URL"
+  run_recovery ours "our dev server, typed-chat room (members + presence)" "$DEV_SERVER_URL"
+  stop_spawned
+  sio_version=$(node -p "require('./bench/node_modules/socket.io/package.json').version")
+  start_dev_server node "$logs/recovery-socketio.log" bench/recovery/socketio-server.mjs --port 0
+  run_recovery socketio "socket.io $sio_version (connectionStateRecovery)" "$DEV_SERVER_URL"
+  stop_spawned
+  grep -q '"target": *"ours"' "$results/recovery.jsonl" || log "recovery: no result from our dev server (log: ${logs#"$root"/}/recovery.err)"
+  grep -q '"target": *"socketio"' "$results/recovery.jsonl" || log "recovery: no result from socket.io (log: ${logs#"$root"/}/recovery.err)"
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -105,8 +105,11 @@ test('16e. two instances + Redis behind nginx: B\'s instance is killed while A s
     const missed = Array.from({ length: 20 }, (_, i) => `${tag} missed ${String(i + 1).padStart(2, '0')}`);
     // If A was on X too, its sends wait in its queue and go out through nginx to Y.
     for (const text of missed) await sendChat(a, text);
-    await waitForPage(a.page, 'A\'s 20 to be acknowledged (through Y)',
-      () => document.querySelectorAll('.messages li[data-delivery]').length === 0, null, 30000);
+    await waitForPage(a.page, 'A\'s 20 to be shown and acknowledged (through Y)', (wanted) => {
+      const shownNow = [...document.querySelectorAll('.messages li.message .text')].map((e) => e.textContent);
+      return wanted.every((t) => shownNow.includes(t))
+        && document.querySelectorAll('.messages li[data-delivery]').length === 0;
+    }, missed, 30000);
     assert.deepEqual(await shown(a, `${tag} missed`), missed);
 
     await b.context.setOffline(false);

@@ -42,10 +42,14 @@ async function shown(user, prefix) {
   return (await messageTexts(user.page)).filter((t) => t.startsWith(prefix));
 }
 
-/** Waits until every line of A's list is delivered (no "sending…"). */
-async function allDelivered(user, timeoutMs = 10000) {
-  await waitForPage(user.page, `${user.label}'s messages to be acknowledged`,
-    () => document.querySelectorAll('.messages li[data-delivery]').length === 0, null, timeoutMs);
+/** Waits until `texts` are all in the user's list and every line is delivered (no "sending…"). */
+async function allDelivered(user, texts, timeoutMs = 10000) {
+  await waitForPage(user.page, `${user.label}'s ${texts.length} message(s) to be shown and acknowledged`,
+    (wanted) => {
+      const shownNow = [...document.querySelectorAll('.messages li.message .text')].map((e) => e.textContent);
+      return wanted.every((t) => shownNow.includes(t))
+        && document.querySelectorAll('.messages li[data-delivery]').length === 0;
+    }, texts, timeoutMs);
 }
 
 test('16a. B\'s link is cut while A sends 20: B shows exactly those 20, once each, in order, "20 missed messages recovered"', { timeout: 120000 }, async (t) => {
@@ -70,7 +74,7 @@ test('16a. B\'s link is cut while A sends 20: B shows exactly those 20, once eac
 
     const missed = Array.from({ length: 20 }, (_, i) => `${tag} missed ${String(i + 1).padStart(2, '0')}`);
     for (const text of missed) await sendChat(a, text);
-    await allDelivered(a);
+    await allDelivered(a, missed);
     assert.deepEqual(await shown(a, `${tag} missed`), missed, 'A sees its 20, acknowledged');
     assert.deepEqual(await shown(b, `${tag} missed`), [], 'B is away');
 
@@ -118,7 +122,7 @@ test('16b. A\'s link drops after a send and before the ack: A resends, B sees th
     await waitFor('the relay to cut A after the message', async () => cut === 1, { timeoutMs: 5000 });
     await waitForMessage(b, text);
     await waitForState(a, 'open', 15000);
-    await allDelivered(a);
+    await allDelivered(a, [text]);
     // Give a second copy time to arrive, were there one.
     await new Promise((done) => setTimeout(done, 1000));
     assert.deepEqual(await shown(b, tag), [text], 'B sees it once');
@@ -139,7 +143,7 @@ test('16c. a new user joining a room sees its last messages', { timeout: 60000 }
       await a.page.fill('#typed-input', line);
       await a.page.press('#typed-input', 'Enter');
     }
-    await allDelivered(a);
+    await allDelivered(a, said);
     const c = await s.user('C', { baseUrl: server.url, path: '/typed-chat', name: 'Cy' });
     await waitForState(c, 'open');
     await c.page.selectOption('#room-select', 'help');

@@ -584,6 +584,9 @@ struct Inner {
     acks: AckTracker,
     /// Prefix of this connection's `clientId`s (random) and the next number.
     client_ids: (String, u64),
+    /// The server named a stream's `epoch` (in `welcome` or `joined`): it speaks the history
+    /// protocol, so it acks `clientId`s.
+    history_protocol: bool,
 }
 
 #[derive(Default)]
@@ -692,6 +695,7 @@ impl Connection {
                 positions: Positions::default(),
                 acks: AckTracker::new(acks),
                 client_ids: (String::new(), 0),
+                history_protocol: false,
             }),
             listeners: RefCell::new(Listeners::default()),
         }))
@@ -772,12 +776,21 @@ impl Connection {
     /// `ack` for `client_id` arrives: resent with the same id after a reconnect, reported to
     /// [`Connection::on_delivery`] as `Delivery::Acked(seq)`, or as failed when no ack comes
     /// (see [`AckPolicy`]). Queued like any send while the socket is not open.
+    ///
+    /// Acks need a server that speaks the history protocol (its `welcome` or `joined` names an
+    /// `epoch`, docs/protocol.md). Until this connection has seen that — before its first open,
+    /// or with a server that does not (the seed's) — the message is sent like
+    /// [`Connection::send_text_with`], untracked, so nothing waits for an ack that never comes.
     pub fn send_acked(&self, client_id: String, text: String) -> Result<Delivery, WsError> {
         if self.is_shut_down() {
             return Err(WsError::ShutDown);
         }
         let mut result = Err(WsError::Busy);
         self.run(|inner, weak| {
+            if !inner.history_protocol {
+                result = inner.send(Outgoing::Text(text), &SendPolicy::Keep);
+                return vec![Notice::Status];
+            }
             if !inner.acks.track(&client_id, &text) {
                 let error = WsError::QueueFull {
                     capacity: inner.options.acks.capacity,
@@ -799,6 +812,27 @@ impl Connection {
     /// Sends `value` (serialized to a JSON object) as an acknowledged send with a fresh
     /// `clientId` added; returns the id (to match its [`DeliveryReport`] and its echo) and what
     /// happened to the send for now.
+    ///
+    /// # Example
+    /// ```
+    /// use realtime_hooks::{Connection, Delivery, WebSocketOptions};
+    ///
+    /// fn say(conn: &Connection, text: &str) -> Option<String> {
+    ///     let message = serde_json::json!({ "type": "message", "text": text });
+    ///     // Shown as "sending…" until the report below says Acked.
+    ///     conn.send_json_acked(&message).ok().map(|(client_id, _now)| client_id)
+    /// }
+    ///
+    /// fn watch(conn: &Connection) -> realtime_hooks::connection::ListenerGuard {
+    ///     conn.on_delivery(|report| match &report.result {
+    ///         Ok(Delivery::Acked(seq)) => web_sys::console::log_1(&format!("{} is #{seq}", report.client_id).into()),
+    ///         Ok(_) => {}
+    ///         // Not retried on its own: offer Retry (`conn.retry_send(id)`) or Dismiss.
+    ///         Err(why) => web_sys::console::warn_1(&format!("not delivered: {why}").into()),
+    ///     })
+    /// }
+    /// # let _ = (say, watch, WebSocketOptions { resume: true, ..Default::default() });
+    /// ```
     pub fn send_json_acked<T: serde::Serialize + ?Sized>(
         &self,
         value: &T,
@@ -1360,7 +1394,7 @@ impl Inner {
                 self.status.welcome = Some(greeting);
                 notices.push(Notice::Status);
             }
-            if self.options.resume || self.acks.waiting() > 0 {
+            if self.options.resume || self.acks.waiting() > 0 || !self.history_protocol {
                 if let Some(frame) = StreamFrame::read(&text) {
                     match self.on_stream_frame(&frame) {
                         Some(mut more) => notices.append(&mut more),
@@ -1387,6 +1421,11 @@ impl Inner {
     fn on_stream_frame(&mut self, frame: &StreamFrame) -> Option<Vec<Notice>> {
         let resume = self.options.resume;
         let mut notices = Vec::new();
+        if matches!(frame.kind.as_str(), "welcome" | "joined")
+            && frame.epoch.as_deref().is_some_and(|e| !e.is_empty())
+        {
+            self.history_protocol = true;
+        }
         match frame.kind.as_str() {
             "welcome" | "joined" if resume => {
                 if let Some(epoch) = frame.epoch.as_deref().filter(|e| !e.is_empty()) {

@@ -120,19 +120,27 @@ async fn a_cut_socket_resumes_and_gets_exactly_what_it_missed() {
 }
 
 #[wasm_bindgen_test]
-async fn an_acked_send_reports_its_seq_and_a_silent_server_fails_it_visibly() {
+async fn an_acked_send_reports_its_seq_and_an_unacked_one_fails_visibly() {
     let tag = nonce();
     let reports: Rc<RefCell<Vec<DeliveryReport>>> = Rc::default();
     let conn = Connection::new(&ws_url("/ws/chat"), resuming());
     let sink = reports.clone();
     let _listen = conn.on_delivery(move |r| sink.borrow_mut().push(r.clone()));
-    // Sent before the socket opens: queued, then acked once it is on the wire.
+    // Once the server has named its epoch it acks: sent while closed, the message is queued,
+    // tracked, and acked once it is on the wire.
+    open(&conn).await;
+    conn.close();
+    wait_for("closed", Duration::from_secs(5), || {
+        conn.status().state == ConnectionState::Closed
+    })
+    .await;
     let text = format!("{tag} acked");
     let (id, delivery) = conn
         .send_json_acked(&serde_json::json!({"type": "message", "text": text}))
         .expect("taken");
     assert_eq!(delivery, Delivery::Queued);
-    open(&conn).await;
+    assert_eq!(conn.status().unacked, 1);
+    conn.open();
     wait_for("the ack", Duration::from_secs(5), || {
         !reports.borrow().is_empty()
     })
@@ -146,28 +154,24 @@ async fn an_acked_send_reports_its_seq_and_a_silent_server_fails_it_visibly() {
     assert_eq!(conn.status().unacked, 0);
     conn.shutdown();
 
-    // The echo endpoint never acks: after the timeout the send fails, once, and stays listed.
+    // A message the server refuses (blank text: `invalid`) is never acked: after the timeout the
+    // send fails, once, and stays listed.
     let reports: Rc<RefCell<Vec<DeliveryReport>>> = Rc::default();
     let echo = Connection::new(
-        &ws_url("/ws/test/echo"),
+        &ws_url("/ws/chat"),
         WebSocketOptions {
             acks: AckPolicy {
                 timeout_ms: 800.0,
                 ..Default::default()
             },
-            heartbeat: None,
-            ..Default::default()
+            ..resuming()
         },
     );
     let sink = reports.clone();
     let _listen = echo.on_delivery(move |r| sink.borrow_mut().push(r.clone()));
-    echo.start();
-    wait_for("echo open", Duration::from_secs(5), || {
-        echo.status().is_connected()
-    })
-    .await;
+    open(&echo).await;
     let (id, _) = echo
-        .send_json_acked(&serde_json::json!({"type": "message", "text": "never acked"}))
+        .send_json_acked(&serde_json::json!({"type": "message", "text": "   "}))
         .expect("taken");
     wait_for("the failure", Duration::from_secs(5), || {
         !reports.borrow().is_empty()
@@ -187,6 +191,24 @@ async fn an_acked_send_reports_its_seq_and_a_silent_server_fails_it_visibly() {
     );
     assert_eq!(echo.status().unacked, 1);
     echo.forget_send(&id);
+    assert!(echo.pending_sends().is_empty());
+    echo.shutdown();
+}
+
+#[wasm_bindgen_test]
+async fn a_server_without_history_gets_plain_sends_nothing_waits_for_an_ack() {
+    // The echo endpoint names no epoch (a seed-style server): nothing is tracked.
+    let echo = Connection::new(&ws_url("/ws/test/echo"), WebSocketOptions::default());
+    echo.start();
+    wait_for("echo open", Duration::from_secs(5), || {
+        echo.status().is_connected()
+    })
+    .await;
+    let (_, delivery) = echo
+        .send_json_acked(&serde_json::json!({"type": "message", "text": "plain"}))
+        .expect("taken");
+    assert_eq!(delivery, Delivery::Sent);
+    assert_eq!(echo.status().unacked, 0);
     assert!(echo.pending_sends().is_empty());
     echo.shutdown();
 }

@@ -57,6 +57,8 @@ pub fn page() -> &'static str {
         .composer { display: flex; gap: 0.5rem; }
         .composer input { flex: 1; }
         .inline-error { margin: 0; padding: 0.6rem 0.8rem; border-radius: 8px; border: 1px solid var(--bad); color: var(--bad); background: var(--surface); overflow-wrap: anywhere; }
+        .recovery { margin: 0; padding: 0.4rem 0.8rem; border-radius: 8px; border: 1px solid var(--ok); color: var(--ok); background: var(--surface); font-size: 0.9rem; }
+        .recovery.warning { border-color: var(--wait); color: var(--wait); }
         .members { background: var(--surface); border: 1px solid var(--border); border-radius: 12px; padding: 0.8rem 1rem; box-shadow: var(--shadow); align-self: start; }
         .members h2 { font-size: 0.95rem; margin: 0 0 0.5rem; }
         .members ul { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 0.3rem; }

@@ -37,8 +37,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Connections waiting to be accepted. When an instance dies, every one of its clients comes
+/// back at once (to this one, through the load balancer); tokio's default of 1,024 drops the
+/// SYNs beyond it, and those clients wait the kernel's 1 s SYN retransmit. The kernel caps it at
+/// `net.core.somaxconn` (4,096 on current Linux).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as `TcpListener::bind` does, so a
+/// restart can take the port back at once).
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 async fn run(config: Config) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let listener = bind(config.addr)?;
     let addr = listener.local_addr()?;
     // Handlers go in before the address is printed: a script may signal as soon as it reads it.
     let shutdown = shutdown_signal()?;

@@ -119,7 +119,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         .text { overflow-wrap: anywhere; white-space: pre-wrap; }
         time { color: var(--muted); font-size: 0.8rem; }
         .delivery { display: block; color: var(--muted); font-size: 0.8rem; font-style: italic; }
-        .delivery.failed { color: var(--danger, #b42318); font-style: normal; }
+        .delivery.failed { color: var(--bad); font-style: normal; }
         .delivery button { margin-left: 0.4rem; font-size: 0.8rem; padding: 0.1rem 0.5rem; }
         .empty { color: var(--muted); padding: 1rem; text-align: center; }
         "#
