@@ -15,7 +15,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::components::message_list::{
-    recovery_notice, with_deliveries, LineDelivery, MessageLine, MessageList,
+    delivery_callbacks, recovery_notice, with_deliveries, LineDelivery, MessageLine, MessageList,
 };
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
@@ -265,16 +265,7 @@ pub fn ChatPage(props: &PageProps) -> Html {
         let ws = ws.clone();
         Callback::from(move |_| ws.retry_now())
     };
-    let on_resend = {
-        let ws = ws.clone();
-        Callback::from(move |id: String| {
-            ws.connection().retry_send(&id);
-        })
-    };
-    let on_dismiss = {
-        let ws = ws.clone();
-        Callback::from(move |id: String| ws.connection().forget_send(&id))
-    };
+    let (on_resend, on_dismiss) = delivery_callbacks(ws.connection());
     let notice = recovery_notice(&status, MAIN_STREAM);
     html! {
         <section class={classes!("page", "chat", crate::styles::page())}>

@@ -14,7 +14,7 @@ use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
 use crate::components::message_list::{
-    recovery_notice, with_deliveries, LineDelivery, MessageLine, MessageList,
+    delivery_callbacks, recovery_notice, with_deliveries, LineDelivery, MessageLine, MessageList,
 };
 use crate::components::status_badge::StatusBadge;
 use crate::PageProps;
@@ -480,16 +480,7 @@ pub fn TypedChatPage(props: &PageProps) -> Html {
         .as_deref()
         .map(|room| recovery_notice(&status, room))
         .unwrap_or_default();
-    let on_resend = {
-        let ws = ws.clone();
-        Callback::from(move |id: String| {
-            ws.connection().retry_send(&id);
-        })
-    };
-    let on_dismiss = {
-        let ws = ws.clone();
-        Callback::from(move |id: String| ws.connection().forget_send(&id))
-    };
+    let (on_resend, on_dismiss) = delivery_callbacks(ws.connection());
     let unhandled = ws.unhandled_total();
     let (unreadable, last_unreadable) = ws.invalid();
     let style = crate::scoped!(

@@ -803,6 +803,12 @@ fn entry_to_notification(id: String, fields: &[Value]) -> Option<Notification> {
 
 /// Reads the entries of an `XRANGE`/`XREAD` reply.
 fn entries_of(value: &Value) -> Vec<Notification> {
+    stream_entries(value, entry_to_notification)
+}
+
+/// The entries (`[id, [field, value, ...]]`) of an `XRANGE`/`XREAD` reply, each read by `read`
+/// from its id and fields; malformed ones are skipped.
+fn stream_entries<T>(value: &Value, read: impl Fn(String, &[Value]) -> Option<T>) -> Vec<T> {
     let Value::Array(items) = value else {
         return Vec::new();
     };
@@ -810,7 +816,7 @@ fn entries_of(value: &Value) -> Vec<Notification> {
         .iter()
         .filter_map(|item| match item {
             Value::Array(pair) => match pair.as_slice() {
-                [id, Value::Array(fields)] => entry_to_notification(text(id)?, fields),
+                [id, Value::Array(fields)] => read(text(id)?, fields),
                 _ => None,
             },
             _ => None,

@@ -1,7 +1,7 @@
 //! A chat message list that stays scrolled to the newest message unless the reader scrolled up,
 //! with this user's own messages marked "sending…" until the server acknowledges them.
 
-use realtime_hooks::{ConnectionStatus, PendingSend};
+use realtime_hooks::{Connection, ConnectionStatus, PendingSend};
 use serde::Deserialize;
 use web_sys::Element;
 use yew::prelude::*;
@@ -194,6 +194,22 @@ fn delivery_note(line: &MessageLine, props: &MessageListProps) -> Html {
             }
         }
     }
+}
+
+/// The list's `on_retry` and `on_dismiss` for failed sends on `conn`: send again under the same
+/// `clientId`, or drop it.
+pub fn delivery_callbacks(conn: &Connection) -> (Callback<String>, Callback<String>) {
+    let retry = {
+        let conn = conn.clone();
+        Callback::from(move |id: String| {
+            conn.retry_send(&id);
+        })
+    };
+    let conn = conn.clone();
+    (
+        retry,
+        Callback::from(move |id: String| conn.forget_send(&id)),
+    )
 }
 
 /// The line about the latest replay of `stream`: "12 missed messages recovered", or a warning

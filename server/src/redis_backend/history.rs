@@ -16,9 +16,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{RedisError, Script, Value};
+use redis::{RedisError, Script, ScriptInvocation, Value};
 
-use super::{text, Shared};
+use super::{stream_entries, text, Shared};
 use crate::broker::{new_run_id, BackendError, BoxFuture};
 use crate::history::{Appended, Entry, HistoryLimits, MessageHistory, NewEntry, Read, Snapshot};
 use crate::protocol::now_ms;
@@ -127,9 +127,19 @@ impl RedisHistory {
         }
     }
 
-    fn keys(&self, stream: &str) -> [String; 3] {
+    /// `script` on `stream`'s three keys with the arguments both scripts start with: a
+    /// candidate epoch, the length bound and the oldest timestamp kept.
+    fn invoke<'s>(&self, script: &'s Script, stream: &str) -> ScriptInvocation<'s> {
         let base = format!("{}:hist:{stream}", self.prefix);
-        [base.clone(), format!("{base}:meta"), format!("{base}:keys")]
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&base)
+            .key(format!("{base}:meta"))
+            .key(format!("{base}:keys"))
+            .arg(Self::candidate_epoch())
+            .arg(self.limits.max_messages)
+            .arg(self.limits.min_timestamp(now_ms()));
+        invocation
     }
 
     fn ttls_ms(&self) -> (u128, u128) {
@@ -185,19 +195,7 @@ fn entry(seq: u64, fields: &[Value]) -> Option<Entry> {
 
 /// Entries of an `XRANGE` reply.
 fn entries(value: &Value) -> Vec<Entry> {
-    let Value::Array(items) = value else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|item| match item {
-            Value::Array(pair) => match pair.as_slice() {
-                [id, Value::Array(fields)] => entry(seq_of(&text(id)?)?, fields),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
+    stream_entries(value, |id, fields| entry(seq_of(&id)?, fields))
 }
 
 fn malformed(what: &str) -> BackendError {
@@ -212,16 +210,9 @@ impl MessageHistory for RedisHistory {
     ) -> BoxFuture<'a, Result<(Appended, Entry), BackendError>> {
         Box::pin(async move {
             let mut conn = self.shared.connection()?;
-            let [stream_key, meta, keys] = self.keys(stream);
             let (data_ttl, meta_ttl) = self.ttls_ms();
             let reply: Result<Value, RedisError> = self
-                .append
-                .key(&stream_key)
-                .key(&meta)
-                .key(&keys)
-                .arg(Self::candidate_epoch())
-                .arg(self.limits.max_messages)
-                .arg(self.limits.min_timestamp(now_ms()))
+                .invoke(&self.append, stream)
                 .arg(data_ttl.to_string())
                 .arg(meta_ttl.to_string())
                 .arg(new.dedupe.as_deref().unwrap_or(""))
@@ -270,7 +261,6 @@ impl MessageHistory for RedisHistory {
     ) -> BoxFuture<'a, Result<Snapshot, BackendError>> {
         Box::pin(async move {
             let mut conn = self.shared.connection()?;
-            let [stream_key, meta, keys] = self.keys(stream);
             let (_, meta_ttl) = self.ttls_ms();
             let (mode, n) = match what {
                 // Past the largest possible seq nothing can follow: ask for none.
@@ -281,13 +271,7 @@ impl MessageHistory for RedisHistory {
                 Read::Newest(n) => ("newest", n.to_string()),
             };
             let reply: Result<Value, RedisError> = self
-                .read
-                .key(&stream_key)
-                .key(&meta)
-                .key(&keys)
-                .arg(Self::candidate_epoch())
-                .arg(self.limits.max_messages)
-                .arg(self.limits.min_timestamp(now_ms()))
+                .invoke(&self.read, stream)
                 .arg(meta_ttl.to_string())
                 .arg(mode)
                 .arg(n)
