@@ -66,6 +66,11 @@ pub struct Config {
     )]
     pub outbound_queue_bytes: usize,
 
+    /// A client whose request headers are not complete this long after it connected (or after
+    /// its previous request) is disconnected: slow-loris protection, in milliseconds.
+    #[arg(long, env = "REALTIME_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
     /// Interval of the server's WebSocket pings (protocol pings: browsers answer them by
     /// themselves), in milliseconds.
     #[arg(long, env = "REALTIME_PING_INTERVAL_MS", default_value_t = 20_000)]
@@ -156,6 +161,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             outbound_queue: 256,
             outbound_queue_bytes: 1_048_576,
+            header_timeout_ms: 10_000,
             ping_interval_ms: 20_000,
             idle_timeout_ms: 60_000,
             presence_ttl_ms: 30_000,
@@ -185,6 +191,11 @@ impl Config {
             max_age: Duration::from_secs(self.history_age_s.max(1)),
             on_join: self.history_on_join,
         }
+    }
+
+    /// How long a client may take to send its request headers.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms.max(1))
     }
 
     /// How long a presence client may stay silent before it is dropped.
@@ -252,7 +263,7 @@ impl Config {
     }
 
     /// Every numeric setting by flag name, widened to u64 (a `usize` always fits here).
-    fn numbers(&self) -> [(&'static str, u64); 19] {
+    fn numbers(&self) -> [(&'static str, u64); 20] {
         let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         [
             ("max-text-bytes", wide(self.max_text_bytes)),
@@ -263,6 +274,7 @@ impl Config {
             ("max-connections-per-ip", wide(self.max_connections_per_ip)),
             ("outbound-queue", wide(self.outbound_queue)),
             ("outbound-queue-bytes", wide(self.outbound_queue_bytes)),
+            ("header-timeout-ms", self.header_timeout_ms),
             ("ping-interval-ms", self.ping_interval_ms),
             ("idle-timeout-ms", self.idle_timeout_ms),
             ("presence-ttl-ms", self.presence_ttl_ms),
@@ -351,6 +363,12 @@ pub const RANGES: &[(&str, &str, u64, u64)] = &[
     ("history-messages", "REALTIME_HISTORY_MESSAGES", 1, 100_000),
     ("history-age-s", "REALTIME_HISTORY_AGE_S", 1, 7 * 86_400),
     ("history-on-join", "REALTIME_HISTORY_ON_JOIN", 0, 1_000),
+    (
+        "header-timeout-ms",
+        "REALTIME_HEADER_TIMEOUT_MS",
+        100,
+        600_000,
+    ),
 ];
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ pub mod client_addr;
 pub mod config;
 pub mod connection;
 pub mod history;
+pub mod http;
 pub mod notifications;
 pub mod origin;
 pub mod presence;
@@ -111,13 +112,12 @@ pub const APP_NAME: &str = match option_env!("APP_NAME") {
     None => "realtime-server",
 };
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, MethodRouter};
-use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -302,27 +302,18 @@ async fn run(
     state.tracker.spawn(typed_chat::sweep_loop(state.clone()));
 
     let stop = state.shutdown.clone();
-    // Real-time frames are small; Nagle's algorithm would hold them back waiting for ACKs.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let app = router_with(state.clone(), routes)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
+    let app = router_with(state.clone(), routes);
+    let server = http::serve(listener, app, stop.clone(), state.config.header_timeout());
     tokio::pin!(server);
-    let result = tokio::select! {
-        result = &mut server => result,
+    tokio::select! {
+        () = &mut server => {}
         () = shutdown => {
             tracing::info!("shutting down");
             stop.cancel();
             // A client that never reads could hold a response open forever; cap the wait.
-            tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.unwrap_or(Ok(()))
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await;
         }
-    };
+    }
     stop.cancel();
     state.tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, state.tracker.wait())
@@ -331,7 +322,7 @@ async fn run(
     {
         tracing::warn!("some connections did not close in time");
     }
-    result
+    Ok(())
 }
 
 /// All built-in routes, with the origin guard around them.

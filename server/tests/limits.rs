@@ -228,3 +228,52 @@ async fn a_client_that_does_not_read_is_closed_at_the_byte_budget_not_at_the_fra
         "the queue did not hold all 20 MiB ({echoes} echoes came back)"
     );
 }
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_dropped_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::{sleep, Duration, Instant};
+    let server = TestServer::start(Config {
+        header_timeout_ms: 400,
+        ..test_config()
+    })
+    .await;
+    // Slow-loris: a request line, then one header byte every 100 ms, never the blank line.
+    let mut slow = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut closed_after = None;
+    for _ in 0..30 {
+        sleep(Duration::from_millis(100)).await;
+        if slow.write_all(b"X").await.is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed_after = Some(started.elapsed());
+                break;
+            }
+            Ok(Ok(n)) => panic!(
+                "the server answered a request it never got in full: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(_) => {}
+        }
+    }
+    let closed_after = closed_after.expect("the trickling client was never disconnected");
+    assert!(
+        closed_after >= Duration::from_millis(300) && closed_after < Duration::from_millis(1500),
+        "closed after {closed_after:?}; the header timeout is 400 ms"
+    );
+    // Everyone else is served as before, WebSockets included.
+    let (head, _) = http(server.addr, "GET", "/healthz", &[], b"").await;
+    assert_eq!(head.status, 200);
+    let (mut ws, _) = connect(&server, "/ws/chat").await;
+    assert_alive(&mut ws).await;
+}
