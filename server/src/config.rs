@@ -142,9 +142,23 @@ pub struct Config {
     #[arg(long, env = "REALTIME_DEV_LOGIN", default_value_t = false)]
     pub dev_login: bool,
 
+    /// Log lines for people (`text`) or one JSON object per line (`json`), with one `access`
+    /// line per WebSocket connection (endpoint, user, client, duration, close code).
+    #[arg(long, env = "REALTIME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Lifetime of a dev-login token, in seconds (1..=86400).
     #[arg(long, env = "REALTIME_DEV_TOKEN_TTL_S", default_value_t = 600)]
     pub dev_token_ttl_s: u64,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (fields flattened), for a log pipeline.
+    Json,
 }
 
 impl Default for Config {
@@ -179,6 +193,7 @@ impl Default for Config {
             auth_secret: None,
             dev_login: false,
             dev_token_ttl_s: 600,
+            log_format: LogFormat::Text,
         }
     }
 }

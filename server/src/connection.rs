@@ -284,7 +284,7 @@ pub fn accept<E: Endpoint>(
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "upgrade failed"))
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
-            run(socket, state, user, endpoint, slot, query).await;
+            run(socket, state, user, endpoint, slot, query, client.0).await;
         })
 }
 
@@ -295,8 +295,10 @@ async fn run<E: Endpoint>(
     mut endpoint: E,
     _slot: SlotGuard,
     query: Option<String>,
+    client: Option<std::net::IpAddr>,
 ) {
     tracing::debug!(endpoint = E::NAME, user = %user.id, "open");
+    let opened = Instant::now();
     let (inbox, outbox, overflow) = Subscriber::new(
         user.id.clone(),
         state.config.outbound_capacity(),
@@ -337,11 +339,17 @@ async fn run<E: Endpoint>(
         // Leave before the close handshake: others must not wait on this client's goodbye.
         endpoint.on_close(&mut conn).await;
         conn.unsubscribe_all().await;
-        tracing::debug!(
+        // The access line: who, from where, how long, and how it ended (no query string: it
+        // may carry a token).
+        tracing::info!(
+            target: "access",
             endpoint = E::NAME,
             user = %conn.user.id,
+            client = client.map(|ip| ip.to_string()).as_deref().unwrap_or("unknown"),
+            duration_ms = u64::try_from(opened.elapsed().as_millis()).unwrap_or(u64::MAX),
             code = ending.close.as_ref().map(|c| c.code),
-            "closing"
+            closed_by = if ending.close.is_some() { "server" } else { "client" },
+            "websocket closed"
         );
         match (ending.close, close_tx.take()) {
             (Some(frame), Some(tx)) => {

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use realtime_server::config::LogFormat;
 use realtime_server::{serve_configured, Config, APP_NAME};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
         eprintln!("{APP_NAME}: {e}");
         return ExitCode::from(2);
     }
-    init_logging();
+    init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,15 +74,27 @@ async fn run(config: Config) -> std::io::Result<()> {
 
 /// `RUST_LOG` directives (`info`, `realtime_server=debug,tower=warn`), without regex support
 /// so the dev server stays quick to build; logs go to stderr, stdout is for the address.
-fn init_logging() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): lines for people, or one JSON
+/// object per line for a log pipeline (`--log-format json`).
+fn init_logging(format: LogFormat) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| v.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(filter)
-        .try_init();
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = match format {
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C); both are registered before this returns.

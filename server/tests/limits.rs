@@ -277,3 +277,68 @@ async fn a_client_trickling_its_headers_is_dropped_after_the_header_timeout() {
     let (mut ws, _) = connect(&server, "/ws/chat").await;
     assert_alive(&mut ws).await;
 }
+
+#[tokio::test]
+async fn json_logs_have_one_access_line_per_socket_and_never_the_token() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_realtime-server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--demo-interval-ms",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address line");
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .to_string();
+    let secret = "tok-NEVER-LOGGED-4711";
+    let url = format!("ws://{addr}/ws/chat?name=Ada&token={secret}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    recv_type(&mut ws, "replayed").await;
+    close_ws(&mut ws).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut logs)
+        .expect("logs");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["target"] == "access").collect();
+    assert_eq!(access.len(), 1, "{logs}");
+    assert_eq!(
+        (
+            access[0]["endpoint"].as_str(),
+            access[0]["client"].as_str(),
+            access[0]["closed_by"].as_str()
+        ),
+        (Some("chat"), Some("127.0.0.1"), Some("client"))
+    );
+    assert!(access[0]["duration_ms"].is_u64());
+    assert!(
+        !logs.contains(secret),
+        "the token never reaches the log: {logs}"
+    );
+}
