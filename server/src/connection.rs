@@ -30,11 +30,13 @@ use crate::auth::CLOSE_TOKEN_EXPIRED;
 use crate::broker::{Envelope, Inbox, Subscriber};
 use crate::client_addr::ClientAddr;
 use crate::config::Config;
+use crate::metrics::EndpointMetrics;
 use crate::protocol::{
     decode, now_ms, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError,
     ServerMsg,
 };
 use crate::state::{query_param, SharedState, SlotGuard, User};
+use prometheus_client::metrics::counter::Counter;
 
 /// Close code: the server is going away (shutdown, or an idle presence client).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -299,6 +301,8 @@ async fn run<E: Endpoint>(
 ) {
     tracing::debug!(endpoint = E::NAME, user = %user.id, "open");
     let opened = Instant::now();
+    let metrics = state.metrics.endpoint(E::NAME);
+    metrics.connections.inc();
     let (inbox, outbox, overflow) = Subscriber::new(
         user.id.clone(),
         state.config.outbound_capacity(),
@@ -315,7 +319,14 @@ async fn run<E: Endpoint>(
     let (close_tx, close_rx) = oneshot::channel();
     let mut close_tx = Some(close_tx);
     let writer_gone = CancellationToken::new();
-    let writer = write_loop(sink, outbox, close_rx, writer_gone.clone());
+    let writer = write_loop(
+        sink,
+        outbox,
+        close_rx,
+        writer_gone.clone(),
+        metrics.messages_out.clone(),
+    );
+    let counted = metrics.clone();
 
     let reader = async move {
         let extra = endpoint.welcome_fields(&mut conn).await;
@@ -334,8 +345,12 @@ async fn run<E: Endpoint>(
             &overflow,
             &writer_gone,
             &mut close_tx,
+            &counted,
         )
         .await;
+        conn.state
+            .metrics
+            .closed(E::NAME, ending.close.as_ref().map(|c| c.code));
         // Leave before the close handshake: others must not wait on this client's goodbye.
         endpoint.on_close(&mut conn).await;
         conn.unsubscribe_all().await;
@@ -372,6 +387,7 @@ async fn run<E: Endpoint>(
         }
     };
     tokio::join!(reader, writer);
+    metrics.connections.dec();
 }
 
 /// Reads and handles frames until the socket must close. `closer` tells the writer to close;
@@ -386,6 +402,7 @@ async fn read_loop<E: Endpoint>(
     overflow: &CancellationToken,
     writer_gone: &CancellationToken,
     closer: &mut Option<oneshot::Sender<CloseCommand>>,
+    metrics: &EndpointMetrics,
 ) -> Ending {
     let config = &conn.state.config;
     let max_text = config.max_text_bytes;
@@ -474,6 +491,7 @@ async fn read_loop<E: Endpoint>(
                 continue;
             }
             _ = overflow.cancelled(), if grace_until.is_none() => {
+                metrics.slow_consumers.inc();
                 return Ending::closing(close(CLOSE_TRY_AGAIN_LATER, "slow consumer: outbound queue full"));
             }
             // Once our close is written the writer is done: expected during the grace.
@@ -514,6 +532,7 @@ async fn read_loop<E: Endpoint>(
         match decision {
             RateDecision::Allow => {}
             RateDecision::Warn => {
+                metrics.rate_limited.inc();
                 conn.send(&ServerMsg::Error {
                     code: ErrorCode::RateLimited,
                     message: "too many messages; slow down or be disconnected".into(),
@@ -521,12 +540,14 @@ async fn read_loop<E: Endpoint>(
                 continue;
             }
             RateDecision::Close => {
-                return Ending::closing(close(CLOSE_POLICY, "rate limit exceeded"))
+                metrics.rate_limited.inc();
+                return Ending::closing(close(CLOSE_POLICY, "rate limit exceeded"));
             }
         }
         if is_control {
             continue;
         }
+        metrics.messages_in.inc();
         endpoint.on_activity(conn).await;
         let outcome = match message {
             Message::Text(text) => match decode::<E::Msg>(&text) {
@@ -638,6 +659,7 @@ async fn write_loop(
     mut outbox: Inbox,
     mut close_rx: oneshot::Receiver<CloseCommand>,
     gone: CancellationToken,
+    written: Counter,
 ) {
     // A frame taken from the queue but not yet handed to the sink; kept outside the write
     // future so a close arriving mid-write can still deliver it.
@@ -652,8 +674,11 @@ async fn write_loop(
                 }
                 break;
             }
-            written = write_some(&mut sink, &mut outbox, &mut held) => match written {
-                Ok(more) => open = more,
+            result = write_some(&mut sink, &mut outbox, &mut held) => match result {
+                Ok((more, frames)) => {
+                    written.inc_by(frames);
+                    open = more;
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "socket write failed");
                     gone.cancel();
@@ -677,22 +702,24 @@ async fn write_some(
     sink: &mut SplitSink<WebSocket, Message>,
     outbox: &mut Inbox,
     held: &mut Option<Message>,
-) -> Result<bool, axum::Error> {
+) -> Result<(bool, u64), axum::Error> {
     if held.is_none() {
         *held = outbox.recv().await;
         if held.is_none() {
-            return Ok(false);
+            return Ok((false, 0));
         }
     }
+    let mut frames = 0;
     for _ in 0..WRITE_BATCH {
         std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
         let Some(frame) = held.take().or_else(|| outbox.try_recv().ok()) else {
             break;
         };
+        frames += u64::from(!matches!(frame, Message::Ping(_) | Message::Pong(_)));
         sink.start_send_unpin(frame)?;
     }
     sink.flush().await?;
-    Ok(true)
+    Ok((true, frames))
 }
 
 async fn finish(

@@ -94,6 +94,7 @@ pub mod config;
 pub mod connection;
 pub mod history;
 pub mod http;
+pub mod metrics;
 pub mod notifications;
 pub mod origin;
 pub mod presence;
@@ -335,6 +336,7 @@ pub fn router_with(state: SharedState, extra: Router<SharedState>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(healthz).with_state(state.clone()))
         .route("/readyz", get(readyz).with_state(state.clone()))
+        .route("/metrics", get(metrics_text).with_state(state.clone()))
         .route("/ws/chat", ws_route::<chat::Chat>())
         .route("/ws/typed-chat", ws_route::<typed_chat::TypedChat>())
         .route("/ws/presence", ws_route::<presence::PresenceBoard>())
@@ -398,6 +400,30 @@ async fn readyz(
 /// Liveness, the open connection count (tests use it to prove unmounts close sockets) and the
 /// backend's state. Always 200: a `degraded` instance still serves its own clients, so a load
 /// balancer should keep sending it traffic; operators alert on `status`.
+/// `GET /metrics`: the Prometheus text exposition ([`metrics`]).
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let health = &state.backend.health;
+    let reconnects = health.report()["reconnects"].as_u64().unwrap_or(0);
+    let sse = state.sse_streams.load(std::sync::atomic::Ordering::Acquire);
+    state
+        .metrics
+        .endpoint("sse")
+        .connections
+        .set(i64::try_from(sse).unwrap_or(i64::MAX));
+    let body = state.metrics.render(health.degraded(), reconnects);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 async fn healthz(
     axum::extract::State(state): axum::extract::State<SharedState>,
 ) -> axum::response::Response {

@@ -213,6 +213,9 @@ pub async fn stream(
         }
     };
 
+    if last_event_id.is_some() {
+        state.metrics.sse_replay(replay.reset.is_none());
+    }
     let pending = first_chunks(state.config.sse_retry_ms, last_event_id.as_deref(), &replay);
     let keepalive_every = state.config.sse_keepalive();
     let mut keepalive = interval_at(Instant::now() + keepalive_every, keepalive_every);

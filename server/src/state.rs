@@ -52,6 +52,8 @@ pub struct AppState {
     pub turns: StreamTurns,
     /// Orders to drop WebSockets without a close frame (test endpoint `drop-sockets`).
     pub socket_drops: broadcast::Sender<DropOrder>,
+    /// Counters and gauges for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
     next_user: AtomicU64,
 }
 
@@ -113,6 +115,7 @@ impl AppState {
             user_limits: UserLimits::default(),
             turns: StreamTurns::default(),
             socket_drops: broadcast::Sender::new(16),
+            metrics: crate::metrics::Metrics::default(),
             next_user: AtomicU64::new(0),
         })
     }

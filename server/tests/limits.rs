@@ -342,3 +342,72 @@ async fn json_logs_have_one_access_line_per_socket_and_never_the_token() {
         "the token never reaches the log: {logs}"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_connections_messages_closes_and_rate_limits() {
+    let server = TestServer::start(Config {
+        rate_per_sec: 1,
+        rate_burst: 2,
+        ..test_config()
+    })
+    .await;
+    let metrics = || async {
+        let (head, body) = http(server.addr, "GET", "/metrics", &[], b"").await;
+        assert_eq!(head.status, 200);
+        assert!(head
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/openmetrics-text")));
+        String::from_utf8(body).expect("text")
+    };
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    let (mut ws, _) = connect(&server, "/ws/chat").await;
+    let text = metrics().await;
+    assert_eq!(
+        value(&text, r#"realtime_connections{endpoint="chat"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    // Two messages within the burst, a third refused (warned), a fourth closes with 1008.
+    for i in 0..4 {
+        send_json(
+            &mut ws,
+            serde_json::json!({"type": "message", "text": format!("m{i}")}),
+        )
+        .await;
+    }
+    let (code, _) = recv_close(&mut ws, std::time::Duration::from_secs(5)).await;
+    assert_eq!(code, 1008);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let text = metrics().await;
+    assert_eq!(
+        value(&text, r#"realtime_connections{endpoint="chat"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, r#"realtime_messages_in_total{endpoint="chat"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, r#"realtime_rate_limited_total{endpoint="chat"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"realtime_closes_total{endpoint="chat",code="1008"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, r#"realtime_messages_out_total{endpoint="chat"}"#) >= Some(3.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "realtime_backend_degraded"), Some(0.0));
+}
