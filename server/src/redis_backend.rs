@@ -57,6 +57,13 @@ pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// How often an idle command connection is checked with `PING`.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
+/// A subscription that has not heard this instance's own heartbeat (published once per
+/// [`PING_EVERY`] on [`HEARTBEAT_TOPIC`]) for this long, while the heartbeats were being
+/// published, is presumed dead (a half-open link: nothing arrives, no error either) and
+/// re-established.
+pub const SUBSCRIPTION_SILENCE: Duration = Duration::from_secs(3);
+/// The topic of the subscription heartbeat (no client can subscribe to it: not a room name).
+pub const HEARTBEAT_TOPIC: &str = "@alive";
 /// How long one `XREAD BLOCK` waits before asking again.
 const TAIL_BLOCK_MS: u64 = 1_000;
 /// Publishes waiting for Redis; beyond this they are counted as dropped.
@@ -217,6 +224,10 @@ struct Shared {
 struct Health {
     commands: AtomicBool,
     subscription: AtomicBool,
+    /// When the last subscription heartbeat was published (ms since the Unix epoch).
+    heartbeat_sent_ms: AtomicU64,
+    /// Subscriptions re-established because they went silent.
+    silent_subscriptions: AtomicU64,
     tail: AtomicBool,
     reconnects: AtomicU64,
     dropped: AtomicU64,
@@ -327,6 +338,18 @@ async fn keep_connected(shared: Arc<Shared>) {
                 if let Ok(mut conn) = shared.connection() {
                     if let Err(e) = redis::cmd("PING").query_async::<()>(&mut conn).await {
                         shared.failed("ping", &e);
+                        continue;
+                    }
+                    // The subscription's own check: it must hear this within the silence limit.
+                    let beat = encode_frame(&shared.instance, &Envelope::to_all(""));
+                    let published = redis::cmd("PUBLISH")
+                        .arg(shared.channel(HEARTBEAT_TOPIC))
+                        .arg(beat)
+                        .query_async::<i64>(&mut conn)
+                        .await;
+                    match published {
+                        Ok(_) => shared.health.heartbeat_sent_ms.store(now_ms(), Ordering::Release),
+                        Err(e) => shared.failed("heartbeat", &e),
                     }
                 }
             }
@@ -351,12 +374,27 @@ async fn listen(shared: Arc<Shared>) {
                 attempt = 0;
                 shared.health.subscription.store(true, Ordering::Release);
                 let mut messages = pubsub.into_on_message();
+                let mut heard_ms = now_ms();
+                let mut check = tokio::time::interval(PING_EVERY);
                 loop {
                     let message = tokio::select! {
                         () = shared.shutdown.cancelled() => return,
+                        _ = check.tick() => {
+                            let sent = shared.health.heartbeat_sent_ms.load(Ordering::Acquire);
+                            let silence = u64::try_from(SUBSCRIPTION_SILENCE.as_millis()).unwrap_or(u64::MAX);
+                            if sent > heard_ms.saturating_add(silence) {
+                                shared.health.silent_subscriptions.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!("redis subscription silent: re-subscribing");
+                                break;
+                            }
+                            continue;
+                        }
                         message = messages.next() => message,
                     };
                     let Some(message) = message else { break };
+                    // Anything arriving proves the link; our own heartbeat arrives at least
+                    // once per ping interval while it works.
+                    heard_ms = now_ms();
                     let Some(topic) = message.get_channel_name().strip_prefix(prefix.as_str())
                     else {
                         continue;
@@ -1128,6 +1166,7 @@ impl BackendHealth for RedisHealth {
             "subscription": h.subscription.load(Ordering::Acquire),
             "notifications": h.tail.load(Ordering::Acquire),
             "reconnects": h.reconnects.load(Ordering::Relaxed),
+            "silentSubscriptions": h.silent_subscriptions.load(Ordering::Relaxed),
             "droppedWhileDegraded": h.dropped.load(Ordering::Relaxed),
             "lastError": last_error,
         })

@@ -821,3 +821,122 @@ async fn redis_losing_its_data_starts_a_new_epoch() {
     assert!(history.is_empty());
     assert_eq!(replayed["reason"], "epoch", "{replayed}");
 }
+
+/// A TCP relay to Redis that can go half-open for one connection: once `blackhole` is set, the
+/// first connection that subscribed (`PSUBSCRIBE`) keeps its socket but receives nothing more,
+/// as when a NAT or a peer forgets a link without resetting it.
+struct HalfOpenRelay {
+    port: u16,
+    blackhole: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HalfOpenRelay {
+    async fn start(redis_port: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let blackhole = Arc::new(AtomicBool::new(false));
+        let claimed = Arc::new(AtomicBool::new(false));
+        let flag = blackhole.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                else {
+                    continue;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let is_pubsub = Arc::new(AtomicBool::new(false));
+                let (mark, claimed) = (is_pubsub.clone(), claimed.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let text = String::from_utf8_lossy(&buf[..n]).to_ascii_uppercase();
+                        if text.contains("PSUBSCRIBE") && !claimed.swap(true, Ordering::AcqRel) {
+                            mark.store(true, Ordering::Release);
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = server_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if is_pubsub.load(Ordering::Acquire) && flag.load(Ordering::Acquire) {
+                            continue; // swallowed: the subscriber hears nothing, and no error
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, blackhole }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_subscription_is_noticed_and_re_established() {
+    let redis = Redis::start().await;
+    let port: u16 = redis
+        .url()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("redis port");
+    let relay = HalfOpenRelay::start(port).await;
+    let p = prefix("silent");
+    let one = Instance::start(&format!("redis://127.0.0.1:{}/", relay.port), &p, &[]);
+    let two = Instance::start(&redis.url(), &p, &[]);
+    one.wait_status("ok").await;
+    two.wait_status("ok").await;
+    let (mut a, _) = one.ws("/ws/chat?name=Ada").await;
+    recv_replay(&mut a).await;
+    let (mut b, _) = two.ws("/ws/chat?name=Bo").await;
+    recv_replay(&mut b).await;
+    send_json(&mut b, json!({"type": "message", "text": "before"})).await;
+    recv_until(&mut a, "before, across instances", |f| {
+        f["text"] == "before"
+    })
+    .await;
+
+    // One's subscription goes half-open: its socket stays, nothing arrives on it.
+    relay
+        .blackhole
+        .store(true, std::sync::atomic::Ordering::Release);
+    let started = Instant::now();
+    let health = loop {
+        let health = one.health().await;
+        if health["broker"]["silentSubscriptions"].as_u64() >= Some(1) {
+            break health;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the silent subscription was never noticed: {health}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}: {health}",
+        started.elapsed()
+    );
+    // Re-subscribed on a fresh connection, messages from the other instance arrive again.
+    one.wait_status("ok").await;
+    send_json(&mut b, json!({"type": "message", "text": "after"})).await;
+    recv_until(&mut a, "after, across instances", |f| f["text"] == "after").await;
+}
