@@ -299,7 +299,7 @@ async fn run(
             .tracker
             .spawn(notifications::demo_loop(state.clone(), every));
     }
-    state.tracker.spawn(presence::snapshot_loop(state.clone()));
+    state.tracker.spawn(presence::refresh_loop(state.clone()));
     state.tracker.spawn(typed_chat::sweep_loop(state.clone()));
 
     let stop = state.shutdown.clone();

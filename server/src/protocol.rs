@@ -552,6 +552,10 @@ pub enum ServerMsg {
     /// Someone moved their cursor.
     #[serde(rename = "presence:update")]
     PresenceUpdate(Presence),
+    /// The periodic refresh: everyone the client lists is still here (departures are always
+    /// announced with `presence:leave`).
+    #[serde(rename = "presence:tick")]
+    PresenceTick {},
     /// Someone left or was dropped.
     #[serde(rename = "presence:leave")]
     PresenceLeave {

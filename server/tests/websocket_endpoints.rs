@@ -384,9 +384,10 @@ async fn presence_update_goes_to_the_others_with_the_cursor() {
     recv_type(&mut bob, "presence:snapshot").await;
     recv_type(&mut alice, "presence:join").await;
 
+    // The seed's `roomId` naming the room Bob is in changes nothing but the cursor.
     send_json(
         &mut bob,
-        json!({"type":"presence:update","roomId":"board","cursor":{"x":0.5,"y":0.25}}),
+        json!({"type":"presence:update","roomId":"lobby","cursor":{"x":0.5,"y":0.25}}),
     )
     .await;
     let update = recv_json(&mut alice).await;
@@ -495,23 +496,17 @@ async fn silent_presence_client_is_dropped_after_the_ttl_while_a_pinging_one_sta
             .any(|v| v["type"] == "presence:leave" && v["userId"] == s["userId"]),
         "the others see the silent client leave: {seen:?}"
     );
-    let snapshots = seen
-        .iter()
-        .filter(|v| v["type"] == "presence:snapshot")
-        .count();
+    let ticks = seen.iter().filter(|v| v["type"] == "presence:tick").count();
     assert!(
-        snapshots >= 3,
-        "a snapshot every TTL/3 (200 ms) over 1.5 s, got {snapshots}"
+        ticks >= 3,
+        "a tick every TTL/3 (200 ms) over 1.5 s, got {ticks}: {seen:?}"
     );
-    let last_snapshot = seen
-        .iter()
-        .rev()
-        .find(|v| v["type"] == "presence:snapshot")
-        .unwrap();
-    assert_eq!(
-        last_snapshot["users"].as_array().unwrap().len(),
-        1,
-        "only the talker remains"
+    assert!(
+        seen.iter()
+            .filter(|v| v["type"] == "presence:snapshot")
+            .count()
+            <= 1,
+        "only the arrival snapshot, no periodic one: the refresh is one small frame"
     );
     assert_alive(&mut talker).await;
 }
@@ -621,4 +616,93 @@ async fn simultaneous_joins_leave_every_client_with_the_full_member_list() {
             "a client's member list missed someone who joined at the same moment"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_rooms_keep_their_traffic_and_the_refresh_is_not_n_squared() {
+    const ROOMS: usize = 10;
+    const PER_ROOM: usize = 20;
+    let config = realtime_server::Config {
+        presence_ttl_ms: 900,
+        max_connections_per_ip: 1000,
+        ..test_config()
+    };
+    let server = TestServer::start(config).await;
+    let mut clients = Vec::new();
+    for room in 0..ROOMS {
+        for i in 0..PER_ROOM {
+            let (mut ws, welcome) =
+                connect(&server, &format!("/ws/presence?room=r{room}&name=P{i}")).await;
+            let arrival = recv_type(&mut ws, "presence:snapshot").await;
+            assert_eq!(
+                arrival["users"].as_array().map(Vec::len),
+                Some(i + 1),
+                "this room only"
+            );
+            clients.push((
+                room,
+                welcome["userId"].as_str().unwrap_or_default().to_string(),
+                ws,
+            ));
+        }
+    }
+    // Everyone moves once; then everyone reads for 1.5 s (five refreshes), pinging to stay.
+    for (_, _, ws) in clients.iter_mut() {
+        send_json(
+            ws,
+            json!({"type": "presence:update", "cursor": {"x": 0.5, "y": 0.5}}),
+        )
+        .await;
+    }
+    let members: Vec<(usize, String)> = clients.iter().map(|(r, id, _)| (*r, id.clone())).collect();
+    let reads = clients.into_iter().map(|(room, _, mut ws)| {
+        let members = members.clone();
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let (mut foreign, mut tick_bytes, mut ticks) = (0, 0, 0);
+            let mut next_ping = started;
+            while started.elapsed() < Duration::from_millis(1500) {
+                if tokio::time::Instant::now() >= next_ping {
+                    send_json(&mut ws, json!({"type": "ping"})).await;
+                    next_ping += Duration::from_millis(250);
+                }
+                let Ok(text) =
+                    tokio::time::timeout(Duration::from_millis(50), recv_text(&mut ws)).await
+                else {
+                    continue;
+                };
+                let v: Value = serde_json::from_str(&text).expect("JSON");
+                let about = v["userId"].as_str().unwrap_or_default();
+                if !about.is_empty() && v["type"] != "welcome" {
+                    let theirs = members.iter().find(|(_, id)| id == about).map(|(r, _)| *r);
+                    if theirs != Some(room) {
+                        foreign += 1;
+                    }
+                }
+                if v["type"] == "presence:tick" {
+                    ticks += 1;
+                    tick_bytes += text.len();
+                }
+                assert_ne!(v["type"], "presence:snapshot", "no periodic snapshot");
+            }
+            (foreign, ticks, tick_bytes)
+        })
+    });
+    let mut total_tick_bytes = 0;
+    for read in reads.collect::<Vec<_>>() {
+        let (foreign, ticks, tick_bytes) = read.await.expect("reader");
+        assert_eq!(foreign, 0, "a client heard about someone from another room");
+        assert!(
+            ticks >= 3,
+            "the refresh reached every client ({ticks} ticks)"
+        );
+        total_tick_bytes += tick_bytes;
+    }
+    // The old refresh sent every client the whole board (200 entries of ~90 bytes) each time:
+    // ~3.6 MB per refresh here. Now one small frame per client.
+    let per_refresh = total_tick_bytes / 5;
+    assert!(
+        per_refresh < ROOMS * PER_ROOM * 40,
+        "refresh bytes per round {per_refresh} (O(clients), not O(clients²))"
+    );
 }

@@ -3,7 +3,9 @@
 //! Entries expire on the **local** clock: each stores the `performance.now()` time it was last
 //! refreshed. The server's `lastSeen` is epoch milliseconds on another machine's clock, so
 //! comparing it with local time would expire everyone (or no one) on a skewed client. The server
-//! re-sends a snapshot every TTL/3, so a live user is refreshed well within the TTL.
+//! sends a `presence:tick` every TTL/3 (everyone listed is still here: it announces every
+//! departure), and a seed-style server a snapshot, so a live user is refreshed well within the
+//! TTL.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,9 @@ pub enum PresenceEvent {
     /// A user moved their cursor or otherwise refreshed.
     #[serde(rename = "presence:update")]
     Update(Presence),
+    /// The periodic refresh: everyone listed is still here.
+    #[serde(rename = "presence:tick")]
+    Tick,
     /// A user disconnected or timed out.
     #[serde(rename = "presence:leave")]
     Leave {
@@ -109,6 +114,7 @@ impl TryFrom<PresenceWire> for PresenceEvent {
             }),
             "presence:join" => user(wire).map(Self::Join),
             "presence:update" => user(wire).map(Self::Update),
+            "presence:tick" => Ok(Self::Tick),
             "presence:leave" => Ok(Self::Leave {
                 user_id: wire.user_id.ok_or_else(|| missing("userId"))?,
             }),
@@ -199,6 +205,11 @@ impl PresenceMap {
                 users.into_iter().for_each(|p| self.upsert(p, now_ms));
             }
             PresenceEvent::Join(p) | PresenceEvent::Update(p) => self.upsert(p, now_ms),
+            PresenceEvent::Tick => {
+                for entry in &mut self.entries {
+                    entry.refreshed_ms = now_ms;
+                }
+            }
             PresenceEvent::Leave { user_id } => {
                 if let Ok(at) = self.find(&user_id) {
                     self.entries.remove(at);
@@ -339,6 +350,18 @@ mod tests {
             2.0,
         );
         assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_tick_keeps_everyone_listed_and_parses_from_the_wire() {
+        let mut m = PresenceMap::default();
+        m.apply(PresenceEvent::Join(user("a", "Ann")), 0.0);
+        m.apply(PresenceEvent::Join(user("b", "Bo")), 10_000.0);
+        let tick = PresenceEvent::parse(r#"{"type":"presence:tick"}"#).expect("tick");
+        assert_eq!(tick, PresenceEvent::Tick);
+        m.apply(tick, 29_000.0);
+        assert!(m.expire(58_000.0).is_empty(), "refreshed at 29 s");
+        assert_eq!(m.expire(59_000.1), ["a", "b"]);
     }
 
     #[test]
