@@ -128,6 +128,11 @@ pub struct Config {
     #[arg(long, env = "REALTIME_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// A PEM file of the CA to trust for a `rediss://` (TLS) Redis URL, instead of the system's
+    /// roots (a self-signed or private CA).
+    #[arg(long, env = "REALTIME_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
     /// Prefix of every Redis key and channel, so several apps can share one Redis.
     #[arg(long, env = "REALTIME_REDIS_PREFIX", default_value = "realtime")]
     pub redis_prefix: String,
@@ -190,6 +195,7 @@ impl Default for Config {
             static_dir: None,
             redis_url: None,
             redis_prefix: "realtime".to_string(),
+            redis_ca_file: None,
             auth_secret: None,
             dev_login: false,
             dev_token_ttl_s: 600,

@@ -242,6 +242,7 @@ impl Server {
                     stream_maxlen: self.config.sse_buffer,
                     presence_ttl: self.config.presence_ttl(),
                     history: self.config.history_limits(),
+                    ca_file: self.config.redis_ca_file.clone(),
                 };
                 let backend = redis_backend::connect(options, stop.clone())
                     .await

@@ -84,6 +84,8 @@ pub struct RedisOptions {
     pub presence_ttl: Duration,
     /// Chat history kept per stream.
     pub history: HistoryLimits,
+    /// The CA (PEM) to trust for `rediss://`, instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Delay before reconnect attempt `attempt` (0-based): `RECONNECT_MIN · 2^attempt`, capped at
@@ -144,7 +146,20 @@ pub async fn connect(
     options: RedisOptions,
     shutdown: CancellationToken,
 ) -> Result<Backend, BackendError> {
-    let client = Client::open(options.url.as_str())?;
+    let client = match &options.ca_file {
+        Some(path) => {
+            let root_cert = std::fs::read(path)
+                .map_err(|e| format!("--redis-ca-file {}: {e}", path.display()))?;
+            Client::build_with_tls(
+                options.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )?
+        }
+        None => Client::open(options.url.as_str())?,
+    };
     let instance: Arc<str> = Arc::from(crate::broker::new_run_id());
     let (conn_tx, _) = watch::channel(None);
     let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);

@@ -632,6 +632,7 @@ async fn the_shared_store_keeps_counters_and_values_in_redis_for_every_instance(
         stream_maxlen: 16,
         presence_ttl: Duration::from_secs(5),
         history: Default::default(),
+        ca_file: None,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let p = prefix("store");
@@ -930,4 +931,146 @@ async fn a_silent_subscription_is_noticed_and_re_established() {
     one.wait_status("ok").await;
     send_json(&mut b, json!({"type": "message", "text": "after"})).await;
     recv_until(&mut a, "after, across instances", |f| f["text"] == "after").await;
+}
+
+/// Runs `openssl` with `args` in `dir`; panics with its output on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new(find_binary("openssl", &["/usr/bin/openssl"]))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_works_with_a_private_ca() {
+    // A throwaway CA and a server certificate for 127.0.0.1, signed by it.
+    let dir = scratch_dir("redis-tls");
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=realtime test CA",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san");
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "server.pem",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let port = free_port();
+    let child = Command::new(find_binary("redis-server", &["/usr/bin/redis-server"]))
+        .current_dir(&dir)
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            "server.pem",
+            "--tls-key-file",
+            "server.key",
+        ])
+        .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server with TLS");
+    let _redis = Proc(Some(child));
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server (TLS) did not listen"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+    let url = format!("rediss://127.0.0.1:{port}/");
+    let ca = dir.join("ca.pem");
+    let p = prefix("tls");
+    let one = Instance::start(&url, &p, &["--redis-ca-file", ca.to_str().expect("path")]);
+    let two = Instance::start(&url, &p, &["--redis-ca-file", ca.to_str().expect("path")]);
+    let health = one.wait_status("ok").await;
+    assert_eq!(health["broker"]["kind"], "redis", "{health}");
+    two.wait_status("ok").await;
+    // A message crosses instances through the TLS link and lands in the shared history.
+    let (mut a, _) = one.ws("/ws/chat?name=Ada").await;
+    recv_replay(&mut a).await;
+    let (mut b, _) = two.ws("/ws/chat?name=Bo").await;
+    recv_replay(&mut b).await;
+    send_json(
+        &mut a,
+        json!({"type": "message", "text": "over TLS", "clientId": "tls-1"}),
+    )
+    .await;
+    assert_eq!(recv_type(&mut a, "ack").await["seq"], 1);
+    recv_until(&mut b, "the message, across instances", |f| {
+        f["text"] == "over TLS"
+    })
+    .await;
+    // Without the CA the certificate is refused: degraded, with the reason, never plain text.
+    let three = Instance::start(&url, &p, &[]);
+    let refused = three.wait_status("degraded").await;
+    assert!(
+        refused["broker"]["lastError"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{refused}"
+    );
 }
