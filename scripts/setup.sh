@@ -46,7 +46,8 @@ cargo_tool wasm-bindgen wasm-bindgen-cli "$wb_version"
 
 # Debian packages: the browser for the browser tests; redis-server and nginx for the
 # dev server's scale-out tests (its Redis tests start their own on free loopback ports; the
-# packages' own services are not used). All three only matter with the dev server.
+# packages' own services are not used); openssl for the TLS test's throwaway certificates. All
+# of them only matter with the dev server.
 apt_missing=()
 if [ -d "$root/server" ]; then
   if [ -n "${CHROME:-}" ] && [ -n "${CHROMEDRIVER:-}" ]; then
@@ -57,6 +58,8 @@ if [ -d "$root/server" ]; then
   fi
   command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx-light)
+  # The Redis-over-TLS test makes a throwaway CA with it.
+  command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${apt_missing[*]}"
