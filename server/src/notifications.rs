@@ -216,6 +216,7 @@ pub async fn stream(
     if last_event_id.is_some() {
         state.metrics.sse_replay(replay.reset.is_none());
     }
+    let replay = within_budget(replay, state.config.outbound_queue_bytes);
     let pending = first_chunks(state.config.sse_retry_ms, last_event_id.as_deref(), &replay);
     let keepalive_every = state.config.sse_keepalive();
     let mut keepalive = interval_at(Instant::now() + keepalive_every, keepalive_every);
@@ -257,6 +258,31 @@ pub async fn stream(
     // Proxies (nginx) would otherwise buffer the stream and delay every event.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// Keeps a replay within a client's byte budget (`--outbound-queue-bytes`), the same bound
+/// its live queue has: the oldest events go first, and a replay that lost any says `reset`
+/// (`too_old`), so the client knows it missed some instead of being sent more than a slow
+/// client may hold.
+pub fn within_budget(mut replay: Replay, budget: usize) -> Replay {
+    let sizes: Vec<usize> = replay
+        .events
+        .iter()
+        .map(|n| serde_json::to_string(n).map_or(0, |d| d.len() + n.id.len() + 40))
+        .collect();
+    let mut total: usize = sizes.iter().sum();
+    let mut drop = 0;
+    while total > budget && drop < sizes.len() {
+        total -= sizes[drop];
+        drop += 1;
+    }
+    if drop > 0 {
+        replay.events.drain(..drop);
+        replay
+            .reset
+            .get_or_insert(crate::broker::ResetReason::TooOld);
+    }
+    replay
 }
 
 /// The retry hint, an optional reset, and the replayed events, rendered as SSE text.
@@ -479,5 +505,36 @@ mod tests {
              event: reset\ndata: {\"lastEventId\":\"r-0\",\"reason\":\"too_old\"}\n\n\
              id: r-1\nevent: notification\ndata: {\"id\":\"r-1\",\"title\":\"t\",\"message\":\"m\",\"level\":\"success\",\"timestamp\":1}\n\n"
         );
+    }
+
+    #[test]
+    fn a_replay_over_the_byte_budget_keeps_the_newest_and_says_reset() {
+        let event = |i: u64| Notification {
+            id: format!("r-{i}"),
+            title: "t".into(),
+            message: "x".repeat(1000),
+            level: Level::Info,
+            timestamp: i,
+        };
+        let replay = || Replay {
+            reset: None,
+            events: (1..=10).map(event).collect(),
+            newest: (10, 0),
+        };
+        let roomy = within_budget(replay(), 1 << 20);
+        assert_eq!(
+            (roomy.events.len(), roomy.reset),
+            (10, None),
+            "fits: untouched"
+        );
+        let tight = within_budget(replay(), 3_500);
+        let ids: Vec<&str> = tight.events.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["r-8", "r-9", "r-10"], "the newest that fit");
+        assert_eq!(tight.reset, Some(ResetReason::TooOld));
+        let bytes: usize = first_chunks(2000, Some("r-0"), &tight)
+            .iter()
+            .map(|c| c.len())
+            .sum();
+        assert!(bytes <= 3_500 + 200, "{bytes} bytes sent at connect");
     }
 }
