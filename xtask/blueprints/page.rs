@@ -96,6 +96,7 @@ impl Reducible for Feed {
                     author: p.name,
                     text: p.text,
                     timestamp: p.timestamp,
+                    ..Default::default()
                 });
             }
         }

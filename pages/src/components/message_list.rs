@@ -18,8 +18,8 @@ pub enum LineDelivery {
     Failed(String),
 }
 
-/// One line of a message list.
-#[derive(Clone, Debug, PartialEq)]
+/// One line of a message list (`..Default::default()` for the fields a page does not use).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MessageLine {
     /// Stable key (server id, or position).
     pub key: String,
