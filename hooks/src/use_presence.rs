@@ -25,8 +25,8 @@ pub struct PresenceOptions {
     /// Connection behaviour. Default: [`WebSocketOptions::default`] with a 10 s heartbeat, so a
     /// frozen link is noticed well within the TTL.
     pub connection: WebSocketOptions,
-    /// A user not refreshed (update or snapshot) for this long disappears. Default: 30 s, the dev
-    /// server's TTL.
+    /// A user not refreshed (update, snapshot, or the server's `presence:tick`) for this long
+    /// disappears. Default: 30 s, the dev server's TTL.
     pub ttl_ms: u32,
     /// At most one cursor send per interval (the last position is always sent). Default: 50 ms
     /// (20 per second).
@@ -39,7 +39,7 @@ impl Default for PresenceOptions {
         if let Some(heartbeat) = &mut connection.heartbeat {
             heartbeat.interval_ms = 10_000;
             heartbeat.timeout_ms = 5_000;
-            // The server's periodic snapshots must not postpone our pings: an idle user's pings
+            // The server's periodic ticks must not postpone our pings: an idle user's pings
             // are what keep it from being dropped after the server's TTL.
             heartbeat.inbound_postpones_ping = false;
         }
