@@ -227,6 +227,15 @@ async fn a_client_that_does_not_read_is_closed_at_the_byte_budget_not_at_the_fra
         echoes < 40,
         "the queue did not hold all 20 MiB ({echoes} echoes came back)"
     );
+    // And /metrics says so, for the operator.
+    let (_, body) = http(server.addr, "GET", "/metrics", &[], b"").await;
+    let text = String::from_utf8_lossy(&body);
+    for line in [
+        r#"realtime_slow_consumers_total{endpoint="binary"} 1"#,
+        r#"realtime_closes_total{endpoint="binary",code="1013"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?}:\n{text}");
+    }
 }
 
 #[tokio::test]
