@@ -31,7 +31,7 @@ work="$root/target/e2e"
 artifacts="$root/target/artifacts/e2e"
 # Artifacts describe this run only.
 rm -rf "$artifacts"
-rm -f "$root"/target/artifacts/screenshots/{chat,typed-chat,notifications,cursors}-{light,dark}.png
+rm -f "$root"/target/artifacts/screenshots/{chat,typed-chat,notifications,cursors}-{light,dark,phone-light,phone-dark}.png
 mkdir -p "$work/pids" "$work/bin" "$artifacts" "$root/target/artifacts/screenshots"
 
 [ -x /usr/bin/chromium ] || die "no /usr/bin/chromium: run scripts/setup.sh first"

@@ -227,8 +227,13 @@ pub fn App() -> Html {
         .who strong { color: var(--text); }
         .content { padding: 1.5rem; min-width: 0; }
         @media (max-width: 760px) {
-            grid-template-columns: 1fr;
-            .topbar { flex-wrap: wrap; gap: 0.6rem; }
+            grid-template-columns: minmax(0, 1fr);
+            .topbar { flex-wrap: wrap; gap: 0.5rem 0.75rem; padding: 0.6rem 0.75rem; }
+            .who { flex-wrap: wrap; }
+            nav { order: 5; flex: 1 1 100%; min-width: 0; }
+            .nav { flex-wrap: wrap; }
+            .nav a { white-space: nowrap; padding: 0.35rem 0.6rem; }
+            .content { padding: 0.75rem; }
         }
         "#
     );
@@ -266,8 +271,8 @@ pub fn App() -> Html {
                             { for Route::PAGES.iter().copied().filter(|page| page.enabled())
                                 .map(|page| item(page, page.label())) }
                         </ul></nav>
-                        <button class="secondary panel-toggle" aria-pressed={(*panel_open).to_string()}
-                            aria-controls="connection-panel" onclick={toggle_panel}>
+                        <button class="secondary panel-toggle" aria-expanded={(*panel_open).to_string()}
+                            aria-controls={panel_open.then_some("connection-panel")} onclick={toggle_panel}>
                             { if *panel_open { "Hide connections" } else { "Connections" } }
                         </button>
                     }

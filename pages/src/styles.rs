@@ -55,7 +55,7 @@ pub fn page() -> &'static str {
         .page-head h1 { margin: 0; font-size: 1.5rem; }
         .hint { color: var(--muted); font-size: 0.85rem; }
         .composer { display: flex; gap: 0.5rem; }
-        .composer input { flex: 1; }
+        .composer input { flex: 1; min-width: 0; }
         .inline-error { margin: 0; padding: 0.6rem 0.8rem; border-radius: 8px; border: 1px solid var(--bad); color: var(--bad); background: var(--surface); overflow-wrap: anywhere; }
         .recovery { margin: 0; padding: 0.4rem 0.8rem; border-radius: 8px; border: 1px solid var(--ok); color: var(--ok); background: var(--surface); font-size: 0.9rem; }
         .recovery.warning { border-color: var(--wait); color: var(--wait); }
