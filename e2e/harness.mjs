@@ -353,8 +353,8 @@ export class Scene {
    * and the user is in). `beforeGoto(page)` runs before
    * the first navigation (e.g. to count every `load` from the first one on).
    */
-  async user(label, { baseUrl, path = '/', name = label, colorScheme = 'light', viewport = { width: 1280, height: 800 }, beforeGoto = null, ready = 'nav .nav a' }) {
-    const context = await this.browser.newContext({ viewport, colorScheme });
+  async user(label, { baseUrl, path = '/', name = label, colorScheme = 'light', viewport = { width: 1280, height: 800 }, beforeGoto = null, ready = 'nav .nav a', contextOptions = {} }) {
+    const context = await this.browser.newContext({ viewport, colorScheme, ...contextOptions });
     const page = await context.newPage();
     if (beforeGoto) await beforeGoto(page);
     const user = { label, name, context, page, console: [], problems: [], sockets: [], closed: false };

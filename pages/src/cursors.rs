@@ -55,9 +55,11 @@ pub fn CursorsPage(props: &PageProps) -> Html {
         });
     }
     let (width, height) = *size;
-    let onmousemove = {
+    // Pointer events: a mouse, a pen and a finger alike (the board has `touch-action: none`, so a
+    // finger dragging on it moves the cursor instead of scrolling the page away).
+    let onpointermove = {
         let (presence, board) = (presence.clone(), board.clone());
-        Callback::from(move |e: MouseEvent| {
+        Callback::from(move |e: PointerEvent| {
             let Some(el) = board.cast::<Element>() else {
                 return;
             };
@@ -92,7 +94,7 @@ pub fn CursorsPage(props: &PageProps) -> Html {
         "stylist-cursors",
         r#"
         .cursor-layout { display: grid; grid-template-columns: 1fr 220px; gap: 1rem; }
-        .board { position: relative; height: min(65vh, 560px); background: var(--surface); border: 1px solid var(--border); border-radius: 12px;
+        .board { position: relative; touch-action: none; height: min(65vh, 560px); background: var(--surface); border: 1px solid var(--border); border-radius: 12px;
             box-shadow: var(--shadow); overflow: hidden; cursor: crosshair;
             background-image: radial-gradient(var(--border) 1px, transparent 1px); background-size: 24px 24px; }
         .board-hint { position: absolute; inset: auto 0 0.8rem 0; text-align: center; color: var(--muted); margin: 0; pointer-events: none; }
@@ -118,7 +120,8 @@ pub fn CursorsPage(props: &PageProps) -> Html {
                 <StatusBadge status={presence.status().clone()} {on_retry} />
             </header>
             <div class="cursor-layout">
-                <div class={board_class} ref={board} {onmousemove} data-testid="board"
+                <div class={board_class} ref={board} onpointermove={onpointermove.clone()}
+                    onpointerdown={onpointermove} data-testid="board"
                     aria-label="Shared board: move your pointer here">
                     <p class="board-hint">{ "Move your pointer here. Others see it live." }</p>
                     { for others.iter().filter(|_| measured).filter_map(|user| user.cursor.as_ref().map(|c| html! {
