@@ -59,14 +59,23 @@ pub fn StatusBadge(props: &StatusBadgeProps) -> Html {
             ("bad", "Offline".to_owned())
         }
     };
+    // What a screen reader says: once per state, not once per second of the countdown (the
+    // visible badge counts down; this line keeps the delay the retry was scheduled with).
+    let announcement = match &status.state {
+        ConnectionState::Reconnecting { next_in_ms, .. } => {
+            format!("Reconnecting in {} s", next_in_ms.div_ceil(1000))
+        }
+        _ => text.clone(),
+    };
     let can_retry = !matches!(
         status.state,
         ConnectionState::Open | ConnectionState::Connecting
     );
     let on_retry = props.on_retry.reform(|_: MouseEvent| ());
     html! {
-        <div class={classes!("status", status_style())} role="status">
-            <span class={classes!("badge", class)} data-state={status.state.label()}>{ text }</span>
+        <div class={classes!("status", status_style())}>
+            <span class="visually-hidden" role="status" data-testid="announce">{ announcement }</span>
+            <span class={classes!("badge", class)} data-state={status.state.label()} aria-hidden="true">{ text }</span>
             if status.queued > 0 {
                 <span class="badge queued">{ format!("queued ({})", status.queued) }</span>
             }
