@@ -86,9 +86,10 @@ def stamp(part, when):
 
 # The document being replaced: its numbered sections ("## N. …" up to the next "## ") and its
 # target rows, for parts whose results file is gone (see keep()).
-PART_NUMBER = {"ingest": "1.", "bundle": "2.", "cursors": "3.", "fanout": "4.", "setup": "5.", "recovery": "6."}
+PART_NUMBER = {"ingest": "1.", "bundle": "2.", "cursors": "3.", "fanout": "4.", "setup": "5.", "recovery": "6.",
+               "soak": "7."}
 PART_TARGETS = {"ingest": ("ingest",), "bundle": ("default app",), "cursors": ("cursors",), "fanout": ("fan-out",),
-                "setup": (), "recovery": ("recovery",)}
+                "setup": (), "recovery": ("recovery",), "soak": ("soak",)}
 previous_sections, previous_targets = {}, []
 if os.path.exists(out):
     with open(out) as f:
@@ -432,6 +433,121 @@ if rec:
         + ratio_line))
 else:
     keep("recovery")
+
+# -- 7. soak --------------------------------------------------------------------------------
+def soak_section(lines, when):
+    load = next((r for r in lines if r.get("kind") == "load"), None)
+    inst = [r for r in lines if r.get("kind") == "instance"]
+    if not load or "error" in load:
+        body = "The load generator reported no result" + (f": {load['error']}" if load else "") + "."
+        targets.append(("soak: 0 messages lost (steady clients)", "no result", False))
+        return body
+    st, lat, rd, ch, bad = load["steady"], load["latency_ms"], load["redis"], load["churn"], load["bad"]
+    roles = load["roles"]
+    ms = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
+    n = lambda v: f"{v:,}"  # noqa: E731
+    role_text = lambda kind: ", ".join(f"{v} {k}" for k, v in sorted(roles.get(kind, {}).items()))  # noqa: E731
+    sent = load["sent"]["chat"] + load["sent"]["typed"]
+    acked = load["acked"]["chat"] + load["acked"]["typed"]
+    refused = load["unavailable"]["chat"] + load["unavailable"]["typed"]
+    unresolved = load["unresolved"]["chat"] + load["unresolved"]["typed"]
+    closed = load.get("sender_closed", {"chat": 0, "typed": 0})
+    closed = closed["chat"] + closed["typed"]
+    down = (rd["start_s"] - rd["stop_s"]) if rd.get("stop_s") is not None and rd.get("start_s") is not None else None
+    # Instances by name (A, B): the load generator knows them by the tag in user ids.
+    name_of_url = {r.get("url"): r["name"] for r in inst}
+    tag_name = {tag: name_of_url.get(url, tag) for url, tag in load.get("instance_tags", {}).items()}
+    ok_at = {name_of_url.get(url, url): t for url, t in rd.get("ok_s_by_instance", {}).items()}
+    by_inst = lambda d: ", ".join(f"{tag_name.get(k, k)}: {v:,}" for k, v in sorted(d.items(), key=lambda kv: tag_name.get(kv[0], kv[0])))  # noqa: E731
+    plain = lambda d: ", ".join(f"{k}: {v:,}" for k, v in d.items()) or "none"  # noqa: E731
+    lost_text = ""
+    if st["lost"]:
+        lm = st.get("lost_messages", [])
+        acked_s = [m["acked_s"] for m in lm if m.get("acked_s") is not None]
+        senders = sorted({tag_name.get(m.get("sender_instance"), m.get("sender_instance")) for m in lm})
+        lost_text = (f" — {st['lost_distinct_messages']} distinct messages, missed on instance(s) {by_inst(st['lost_by_instance'])}"
+                     + (f"; acked at {min(acked_s):.2f}–{max(acked_s):.2f} s to senders on {', '.join(map(str, senders))}" if acked_s else "")
+                     + (f" (Redis started again at {rd['start_s']:.2f} s; /healthz `ok` again: "
+                        + ", ".join(f"{k} at {v:.2f} s" for k, v in sorted(ok_at.items())) + ")" if ok_at and rd.get("start_s") is not None else "")
+                     + "; by stream: " + plain(st["lost_by_stream"]))
+    run_rows = [
+        ["clients", f"{load['clients']:,} for {load['seconds']} s: chat {sum(roles.get('chat', {}).values())} ({role_text('chat')}), "
+                    f"typed-chat {sum(roles.get('typed', {}).values())} ({role_text('typed')}), "
+                    f"presence {sum(roles.get('presence', {}).values())} ({role_text('presence')}); seed {load['seed']}"],
+        ["chat messages sent (chat + rooms)", f"{n(sent)} ({load['chat_rate']} + {load['typed_rate']} msg/s): {n(acked)} acked, "
+                                              f"{n(refused)} refused `unavailable` (Redis down), {n(closed)} unanswered because the sender's socket closed, "
+                                              f"{n(unresolved)} unanswered at the end"],
+        ["steady clients checked", f"{st['checked']} of {st['clients']} (chat + typed-chat; {st['disconnected']} closed during the run)"],
+        ["**messages lost** (steady clients)", f"**{n(st['lost'])}** of {n(st['expected_deliveries'])} expected deliveries" + lost_text],
+        ["duplicates / out of order (steady)", f"{n(st['duplicates'])} / {n(st['out_of_order'])}"],
+        ["delivery latency, steady clients", f"p50 {ms(lat['p50'])} ms, **p99 {ms(lat['p99'])} ms**, p99.9 {ms(lat.get('p999'))} ms, "
+                                             f"max {ms(lat['max'])} ms ({n(lat['n'])} deliveries)"],
+        ["Redis restart", (f"stopped at {rd['stop_s']:.1f} s, started again {down:.1f} s later; both instances `ok` "
+                           f"{rd['healthy_after_start_s']:.2f} s after the start" if rd.get("healthy_after_start_s") is not None and down is not None
+                           else "not done" if rd.get("stop_s") is None else f"stopped at {rd['stop_s']:.1f} s; not healthy again in 30 s")],
+        ["churn", f"{n(ch['disconnects'])} disconnects (half close frame, half dropped TCP), {n(ch['reconnects'])} reconnects; "
+                  f"replays after a reconnect: {n(ch['replays_recovered'])} recovered, not recovered: {plain(ch['replays_not_recovered'])} "
+                  "(`unavailable`: reconnected while Redis was down)"],
+        ["slow readers", "; ".join(f"{s['client']} paused {s['pause_s']} s at {s['at_s']} s → {s['closed']}" for s in load["slow"]) or "—"],
+        ["bad frames", f"{bad['frames_sent']} sent (+ a message to a room not joined); error frames received by all clients: "
+                       f"{plain(load['errors_by_code'])}; {bad['oversize_sent']} oversized (70 KiB) → the oversize clients' closes: "
+                       f"{plain(bad['close_codes_oversize'])} (1000: their later reconnected sockets closed at the end)"],
+        ["presence", f"{n(load['presence']['updates_sent'])} updates and {n(load['presence']['pings_sent'])} pings sent, "
+                     f"{n(load['presence']['frames_received'])} presence frames received; steady presence sockets closed: "
+                     f"{load['presence'].get('steady_disconnected', '—')} of {load['presence'].get('steady', '—')}"],
+        ["load generator", f"event-loop utilisation {load['loadgen']['elu']}, loop delay p99 {load['loadgen']['loop_delay_p99_ms']} ms"],
+    ]
+    keys = ["realtime_messages_in_total", "realtime_messages_out_total", "realtime_slow_consumers_total",
+            "realtime_rate_limited_total", "realtime_redis_reconnects"]
+    codes = sorted({k for r in inst for k in r["metrics"] if k.startswith("realtime_closes_total{")},
+                   key=lambda k: (not re.search(r'"\d+"', k), k))
+    code_of = lambda k: re.search(r'code="([^"]*)"', k).group(1)  # noqa: E731
+    head = ["instance", "peak RSS (VmRSS, 1 s samples)", "VmHWM", "panics", "messages in", "messages out",
+            "closes by code", "slow consumers", "rate limited", "Redis reconnects"]
+    mib = lambda kb: "—" if kb is None else f"{kb / 1024:.1f} MiB"  # noqa: E731
+    rows = []
+    for r in inst + ([{"name": "total", "metrics": {k: sum(i["metrics"].get(k, 0) for i in inst) for k in set().union(*(i["metrics"] for i in inst))},
+                       "panics": sum(i["panics"] for i in inst), "peak_rss_kb": None, "vmhwm_kb": None}] if len(inst) > 1 else []):
+        m = r["metrics"]
+        rows.append([r["name"], mib(r["peak_rss_kb"]), mib(r["vmhwm_kb"]), r["panics"],
+                     f"{m.get(keys[0], 0):,.0f}", f"{m.get(keys[1], 0):,.0f}",
+                     ", ".join(f"{code_of(k)}: {m[k]:,.0f}" for k in codes if m.get(k)) or "—",
+                     f"{m.get(keys[2], 0):,.0f}", f"{m.get(keys[3], 0):,.0f}", f"{m.get(keys[4], 0):,.0f}"])
+    panics = sum(r["panics"] for r in inst)
+    targets.append(("soak: 0 messages lost (steady clients)",
+                    f"{st['lost']:,} of {st['expected_deliveries']:,} deliveries ({st['checked']} steady clients, "
+                    f"{st['disconnected']} closed during the run)", st["lost"] == 0 and st["checked"] > 0))
+    targets.append(("soak: 0 panics", f"{panics} (both instances' logs)" if inst else "no instance data", panics == 0 and bool(inst)))
+    return (
+        "Two dev-server instances (`--redis-url` to one `redis-server`, `--trusted-proxies 127.0.0.1/32`, limits raised "
+        "as in the fan-out part, default outbound queue) behind `server/deploy/nginx.conf` (filled in as "
+        "`server/tests/redis.rs` does); every client connects through nginx, which alternates the instances. "
+        "The load generator (`bench/soak/soak.mjs`, Node `ws`, one process, seeded) runs chat clients on `/ws/chat`, "
+        "typed-chat clients in 2 of 5 rooms and presence clients (`presence:update` with a cursor every 1-4 s, a "
+        "`ping` every 10 s) in 5 rooms. Roles: *steady* clients are never disconnected by the load generator, never "
+        "paused and send nothing bad; *churn* clients disconnect at random (a close frame or a dropped TCP connection) "
+        "and come back 0.5-3 s later resuming from their position; *slow* readers stop reading their socket once; "
+        "*bad* clients send malformed JSON, unknown types and non-objects, and two send one oversized frame "
+        "(over the 64 KiB limit: close 1009). In the middle the Redis server is shut down (`SHUTDOWN SAVE`) and "
+        "started again on the same port with its dump; chat messages sent meanwhile are refused with "
+        "`error {code:\"unavailable\"}` (counted, not acked, so not expected anywhere). Chat messages are sent by "
+        "steady and churn clients with a `clientId`, the send time in the text. *Lost*: for each steady chat or "
+        "typed-chat client still connected at the end (connected before the first message), each `seq` acked to any "
+        "sender in a stream it is in (the chat; its two rooms) and never received by it, after up to 15 s of drain. "
+        "*Latency*: send time → first receipt, over every delivery to a steady client. Peak RSS: `/proc/PID/status` "
+        "every second; panics: `panicked` in both instances' logs; metrics: each instance's `GET /metrics` at the end "
+        "(closes labelled `client` are closes the client started).\n\n"
+        + table(["", ""], run_rows) + "\n\n" + table(head, rows))
+
+
+soak, when = load("soak.jsonl")
+if soak:
+    load_line = next((r for r in soak if r.get("kind") == "load"), {})
+    title = (f"## 7. Soak: {load_line.get('clients', '?'):,} clients for {load_line.get('seconds', '?')} s through nginx, "
+             "2 instances + Redis, with faults" if isinstance(load_line.get("clients"), int) else "## 7. Soak")
+    sections.append((title + stamp("soak", when), soak_section(soak, when)))
+else:
+    keep("soak")
 
 # -- output ---------------------------------------------------------------------------------
 mark = {True: "met", False: "**missed**", None: "?"}

@@ -5,7 +5,11 @@
 # machine description).
 #
 #   scripts/bench.sh                    everything (about 15-25 minutes on 2 cores, builds included)
-#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, ingest, cursors, recovery, setup
+#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, ingest, cursors, recovery, setup, soak
+#   scripts/bench.sh soak               the soak test (not in the default set): 2 instances + Redis behind
+#                                       nginx, 500 clients for BENCH_SOAK_SECONDS (120) with faults
+#                                       (BENCH_SOAK_CLIENTS, BENCH_SOAK_SEED, BENCH_SOAK_REDIS_DOWN_S;
+#                                       BENCH_SOAK_REDIS_RESTART=0: no Redis restart, a control run)
 #   BENCH_QUICK=1 scripts/bench.sh      2 repetitions, 10k ingest only, shorter runs (a smoke test)
 #   BENCH_SKIP_BUILD=1 scripts/bench.sh recovery
 #                                       no cargo build of the server when its binary exists
@@ -34,7 +38,17 @@ work="$root/target/bench"
 results="$work/results"
 logs="$work/logs"
 mkdir -p "$results" "$logs"
-trap stop_spawned EXIT
+# The soak part's redis-server runs daemonized (it is stopped and started again mid-run), so it
+# is not one of the spawned process groups: stopped through its pidfile.
+soak_redis_pidfile=""
+stop_soak_redis() {
+  [ -n "$soak_redis_pidfile" ] && [ -f "$soak_redis_pidfile" ] || return 0
+  local pid; pid=$(cat "$soak_redis_pidfile" 2>/dev/null) || return 0
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+trap 'stop_spawned; stop_soak_redis' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -48,7 +62,7 @@ fi
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(bundle fanout ingest cursors recovery setup)
 for p in "${parts[@]}"; do
-  case $p in bundle|fanout|ingest|cursors|recovery|setup) ;; *) die "unknown part '$p' (bundle fanout ingest cursors recovery setup)" ;; esac
+  case $p in bundle|fanout|ingest|cursors|recovery|setup|soak) ;; *) die "unknown part '$p' (bundle fanout ingest cursors recovery setup soak)" ;; esac
 done
 wants() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
@@ -146,7 +160,7 @@ build_page_variants() {
   done
 }
 
-wants fanout || wants ingest || wants cursors || wants recovery && build_server
+wants fanout || wants ingest || wants cursors || wants recovery || wants soak && build_server
 wants bundle || wants cursors && build_app
 wants bundle && build_page_variants
 wants bundle && build_bench_crate "$root/bench/hello" hello-dist
@@ -304,6 +318,117 @@ if wants setup; then
   fi
   printf '{"cold_s": %s, "warm_s": %s, "source": %s}\n' "${cold:-null}" "${warm:-null}" \
     "$(printf '%s' "$source" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')" >"$results/setup.json"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 7. Soak: two instances + one redis-server behind server/deploy/nginx.conf, BENCH_SOAK_CLIENTS
+# (500) clients for BENCH_SOAK_SECONDS (120) across chat, typed-chat rooms and presence, with
+# churn, slow readers, bad frames and a Redis restart mid-run (bench/soak/soak.mjs). Measured
+# here: peak RSS per instance (/proc every second), panics in both logs, /metrics at the end.
+# The whole part ends within BENCH_SOAK_SECONDS + 120 s.
+if wants soak; then
+  for tool in redis-server redis-cli curl; do command -v "$tool" >/dev/null || die "$tool missing: run scripts/setup.sh first"; done
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+  [ -x "$nginx_bin" ] || die "nginx missing: run scripts/setup.sh first"
+  soak_s=${BENCH_SOAK_SECONDS:-$([ -n "$quick" ] && echo 30 || echo 120)}
+  soak_clients=${BENCH_SOAK_CLIENTS:-$([ -n "$quick" ] && echo 150 || echo 500)}
+  soak_down_s=${BENCH_SOAK_REDIS_DOWN_S:-$([ -n "$quick" ] && echo 3 || echo 5)}
+  soak_pause_s=$([ -n "$quick" ] && echo 8 || echo 20)
+  soak_rate=$([ -n "$quick" ] && echo 10 || echo 20)
+  soak_dir="$work/soak"
+  rm -rf "$soak_dir" && mkdir -p "$soak_dir/redis" "$soak_dir/nginx"
+  rm -f "$results/soak.jsonl"
+  : >"$logs/soak.err"
+
+  # redis-server, daemonized with a pidfile (stop_soak_redis at exit); SHUTDOWN SAVE and a start
+  # on the same port with the same dump: a restart that keeps the data, as for maintenance.
+  redis_port=$(free_port)
+  soak_redis_pidfile="$soak_dir/redis/redis.pid"
+  redis_start="redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --dir '$soak_dir/redis' \
+--dbfilename dump.rdb --logfile redis.log --daemonize yes --pidfile '$soak_redis_pidfile' \
+&& for i in \$(seq 100); do redis-cli -p $redis_port ping >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1"
+  redis_stop="redis-cli -p $redis_port shutdown save >/dev/null 2>&1; \
+for i in \$(seq 100); do redis-cli -p $redis_port ping >/dev/null 2>&1 || exit 0; sleep 0.1; done; exit 1"
+  timeout 20 sh -c "$redis_start" || die "redis-server did not start (log: $soak_dir/redis/redis.log)"
+
+  soak_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000
+    --rate-burst 100000 --trusted-proxies 127.0.0.1/32 --test-endpoints
+    --redis-url "redis://127.0.0.1:$redis_port/" --redis-prefix soak)
+  soak_urls=() soak_pids=()
+  for name in a b; do
+    start_dev_server "$server_bin" "$logs/soak-$name.log" --addr 127.0.0.1:0 "${soak_flags[@]}"
+    pid=${SPAWNED[-1]}
+    # setsid execs the server in place (no fork) when it is not a group leader; else its child.
+    if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$(readlink -f "$server_bin")" ]; then
+      pid=$(pgrep -P "$pid" | head -1)
+    fi
+    soak_urls+=("$DEV_SERVER_URL") soak_pids+=("$pid")
+  done
+  for url in "${soak_urls[@]}"; do
+    for _ in $(seq 100); do curl -fsS --max-time 2 "$url/healthz" | grep -q '"status":"ok"' && break; sleep 0.1; done
+    curl -fsS --max-time 2 "$url/healthz" | grep -q '"status":"ok"' || die "$url never reported a healthy Redis broker"
+  done
+
+  nginx_port=$(free_port)
+  sed -e "s|@PREFIX@|$soak_dir/nginx|g" -e "s|@LISTEN@|$nginx_port|g" \
+    -e "s|@INSTANCE_1@|${soak_urls[0]##*:}|g" -e "s|@INSTANCE_2@|${soak_urls[1]##*:}|g" \
+    server/deploy/nginx.conf >"$soak_dir/nginx/nginx.conf"
+  ! grep -q '@[A-Z_0-9]*@' "$soak_dir/nginx/nginx.conf" || die "a marker left in the soak nginx.conf"
+  spawn "$logs/soak-nginx.log" "$nginx_bin" -p "$soak_dir/nginx" -c "$soak_dir/nginx/nginx.conf" -g 'daemon off;'
+  for _ in $(seq 100); do port_in_use "$nginx_port" && break; sleep 0.1; done
+  port_in_use "$nginx_port" || die "nginx did not listen (log: $soak_dir/nginx/error.log)"
+
+  # Memory of both instances, every second: "unix-ms pid VmRSS-kB VmHWM-kB".
+  spawn "$logs/soak-rss.log" bash -c 'while :; do
+      for pid in "$@"; do
+        awk -v t="$(date +%s%3N)" -v p="$pid" "/^VmRSS:/{r=\$2} /^VmHWM:/{h=\$2} END{if (r) print t, p, r, h}" "/proc/$pid/status" 2>/dev/null
+      done
+      sleep 1
+    done' _ "${soak_pids[@]}"
+
+  # BENCH_SOAK_REDIS_RESTART=0: the same run without the Redis restart (a control).
+  restart_args=(--redis-stop "$redis_stop" --redis-start "$redis_start")
+  [ "${BENCH_SOAK_REDIS_RESTART:-1}" != 0 ] || restart_args=()
+  log "soak: $soak_clients clients for ${soak_s}s through nginx (:$nginx_port) to 2 instances + redis-server (:$redis_port)$([ ${#restart_args[@]} = 0 ] && echo ", no Redis restart" || echo ", Redis restart mid-run")"
+  timeout $((soak_s + 110)) node bench/soak/soak.mjs --url "http://127.0.0.1:$nginx_port" \
+    --instances "${soak_urls[0]},${soak_urls[1]}" --clients "$soak_clients" --seconds "$soak_s" \
+    --seed "${BENCH_SOAK_SEED:-1}" --chat-rate "$soak_rate" --typed-rate "$soak_rate" \
+    ${restart_args[@]+"${restart_args[@]}"} --redis-down-s "$soak_down_s" --slow-pause-s "$soak_pause_s" \
+    >"$logs/soak.out" 2> >(tee -a "$logs/soak.err" >&2) || log "soak: the load generator failed (exit $?; log: ${logs#"$root"/}/soak.err)"
+  for i in 0 1; do
+    curl -fsS --max-time 5 "${soak_urls[$i]}/metrics" >"$soak_dir/metrics-$i.txt" 2>/dev/null || : >"$soak_dir/metrics-$i.txt"
+  done
+  stop_spawned
+  stop_soak_redis
+  # One JSON line each: the load generator's result, then each instance (RSS, panics, metrics).
+  {
+    sed -n 's/^RESULT //p' "$logs/soak.out" | python3 -c 'import json,sys
+for line in sys.stdin:
+    r = json.loads(line); r["kind"] = "load"; print(json.dumps(r))'
+    for i in 0 1; do
+      name=$([ "$i" = 0 ] && echo A || echo B)
+      panics=$(cat "$logs/soak-$([ "$i" = 0 ] && echo a || echo b).log"{,.stdout} 2>/dev/null | grep -c panicked || true)
+      python3 - "$name" "${soak_pids[$i]}" "$logs/soak-rss.log" "$soak_dir/metrics-$i.txt" "$panics" "${soak_urls[$i]}" <<'PY'
+import json, re, sys
+name, pid, rss_log, metrics_file, panics, url = sys.argv[1:]
+rss = [(int(t), int(r), int(h)) for t, p, r, h in (l.split() for l in open(rss_log) if len(l.split()) == 4) if p == pid]
+totals = {}
+for line in open(metrics_file):
+    m = re.match(r'^(realtime_[a-z_]+)(\{[^}]*\})?\s+([0-9.eE+-]+)', line)
+    if not m:
+        continue
+    metric, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+    code = re.search(r'code="([^"]*)"', labels)
+    key = metric + (f'{{code="{code.group(1)}"}}' if metric == "realtime_closes_total" and code else "")
+    totals[key] = totals.get(key, 0) + value
+print(json.dumps({"kind": "instance", "name": name, "url": url, "pid": int(pid or 0), "samples": len(rss),
+                  "peak_rss_kb": max((r for _, r, _ in rss), default=None), "vmhwm_kb": max((h for _, _, h in rss), default=None),
+                  "last_rss_kb": rss[-1][1] if rss else None, "panics": int(panics), "metrics": totals}))
+PY
+    done
+  } >"$results/soak.jsonl"
+  cat "$results/soak.jsonl" >&2
+  soak_redis_pidfile=""
 fi
 
 # ---------------------------------------------------------------------------------------------
