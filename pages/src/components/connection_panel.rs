@@ -24,7 +24,10 @@ pub fn ConnectionPanel() -> Html {
         dd { margin: 0; overflow-wrap: anywhere; }
         .log { list-style: none; margin: 0.5rem 0 0; padding: 0; font-size: 0.78rem; color: var(--muted); font-family: ui-monospace, monospace; }
         @media (max-width: 760px) {
-            width: auto; border-left: 0; border-top: 1px solid var(--border);
+            /* A sheet over the page's lower half: the page stays where it was underneath. */
+            position: fixed; inset: auto 0 0 0; z-index: 10; width: auto; max-height: 60vh;
+            overflow-y: auto; border-left: 0; border-top: 1px solid var(--border);
+            border-radius: 14px 14px 0 0; box-shadow: 0 -8px 24px rgba(0, 0, 0, 0.18);
         }
         "#
     );

@@ -113,6 +113,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         r#"
         list-style: none; margin: 0; padding: 0.5rem; height: min(60vh, 520px); overflow-y: auto;
         background: var(--surface); border: 1px solid var(--border); border-radius: 12px; box-shadow: var(--shadow);
+        @media (max-width: 760px) { height: 45vh; }
         .message { display: grid; grid-template-columns: auto 1fr auto; gap: 0.6rem; padding: 0.45rem 0.6rem; border-radius: 8px; align-items: baseline; }
         .message.mine { background: var(--mine); }
         .author { font-weight: 700; white-space: nowrap; }
