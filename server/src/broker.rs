@@ -234,6 +234,15 @@ pub trait Broker: Send + Sync + 'static {
 
     /// The topics starting with `prefix` that have a subscriber on this instance.
     fn local_topics(&self, prefix: &str) -> Vec<String>;
+
+    /// For a broker that can miss frames from other instances (its subscription was lost for a
+    /// while): a watch that changes each time the subscription is back, to the time (ms since
+    /// the Unix epoch) it was lost. Whatever other instances published since then may not have
+    /// arrived; the chat endpoints re-deliver it from the history (see
+    /// [`crate::streams::refill_loop`]). `None`: nothing is ever missed (one process).
+    fn resubscriptions(&self) -> Option<tokio::sync::watch::Receiver<Option<u64>>> {
+        None
+    }
 }
 
 /// Shared "who is here" sets: the presence board and the members of each chat room.

@@ -12,9 +12,7 @@ use crate::history::{Position, Read};
 use crate::protocol::{ClientId, ClientMessage, MessageText, ProtocolError};
 use crate::streams::{plan_for, read_for, send_message, send_replay, Stream, CHAT_STREAM};
 
-/// The broker topic chat messages are published on (apart from the endpoint-wide topic, so
-/// a socket receives them only once its replay is queued).
-pub const CHAT_TOPIC: &str = "stream:chat";
+pub use crate::streams::CHAT_TOPIC;
 
 const STREAM: Stream<'static> = Stream {
     name: CHAT_STREAM,

@@ -302,6 +302,7 @@ async fn run(
     }
     state.tracker.spawn(presence::refresh_loop(state.clone()));
     state.tracker.spawn(typed_chat::sweep_loop(state.clone()));
+    state.tracker.spawn(streams::refill_loop(state.clone()));
 
     let stop = state.shutdown.clone();
     let app = router_with(state.clone(), routes);

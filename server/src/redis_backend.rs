@@ -171,6 +171,7 @@ pub async fn connect(
         broken: Notify::new(),
         reconnected: Notify::new(),
         local: InProcessBroker::default(),
+        resubscribed: watch::Sender::new(None),
         health: Health::default(),
         publish_tx,
         shutdown: shutdown.clone(),
@@ -230,6 +231,9 @@ struct Shared {
     reconnected: Notify,
     /// This instance's subscribers.
     local: InProcessBroker,
+    /// When the subscription was lost, sent again each time it is back (see
+    /// [`Broker::resubscriptions`]).
+    resubscribed: watch::Sender<Option<u64>>,
     health: Health,
     publish_tx: mpsc::Sender<(String, Envelope)>,
     shutdown: CancellationToken,
@@ -377,6 +381,8 @@ async fn listen(shared: Arc<Shared>) {
     let pattern = format!("{}:topic:*", shared.prefix);
     let prefix = format!("{}:topic:", shared.prefix);
     let mut attempt = 0u32;
+    // Set while the subscription is down, from the first moment it was.
+    let mut lost_at: Option<u64> = None;
     while !shared.shutdown.is_cancelled() {
         let subscribed = tokio::time::timeout(COMMAND_TIMEOUT * 2, async {
             let mut pubsub: PubSub = shared.client.get_async_pubsub().await?;
@@ -388,6 +394,10 @@ async fn listen(shared: Arc<Shared>) {
             Ok(Ok(pubsub)) => {
                 attempt = 0;
                 shared.health.subscription.store(true, Ordering::Release);
+                if let Some(since) = lost_at.take() {
+                    // Frames other instances published meanwhile never came: say from when.
+                    shared.resubscribed.send_replace(Some(since));
+                }
                 let mut messages = pubsub.into_on_message();
                 let mut heard_ms = now_ms();
                 let mut check = tokio::time::interval(PING_EVERY);
@@ -421,13 +431,22 @@ async fn listen(shared: Arc<Shared>) {
                     }
                 }
                 shared.health.subscription.store(false, Ordering::Release);
+                // Nothing arrived after the last frame heard: that is when the loss began (for a
+                // silent link, seconds before it was noticed).
+                lost_at.get_or_insert(heard_ms);
                 shared.record_error("subscription", &"connection lost");
                 // Redis itself is likely gone: do not wait for the next ping to notice, or the
                 // first publish after it returns would go to a dead connection.
                 shared.drop_connection();
             }
-            Ok(Err(e)) => shared.record_error("subscribe", &e),
-            Err(_) => shared.record_error("subscribe", &"timed out"),
+            Ok(Err(e)) => {
+                lost_at.get_or_insert_with(now_ms);
+                shared.record_error("subscribe", &e);
+            }
+            Err(_) => {
+                lost_at.get_or_insert_with(now_ms);
+                shared.record_error("subscribe", &"timed out");
+            }
         }
         if !shared.back_off(&mut attempt).await {
             return;
@@ -518,6 +537,10 @@ impl Broker for RedisBroker {
 
     fn local_topics(&self, prefix: &str) -> Vec<String> {
         self.shared.local.topics_with_prefix(prefix)
+    }
+
+    fn resubscriptions(&self) -> Option<watch::Receiver<Option<u64>>> {
+        Some(self.shared.resubscribed.subscribe())
     }
 }
 

@@ -5,14 +5,27 @@
 //! message appended last is published last, and a joiner subscribes and reads the history
 //! while nobody appends, so its replay and its live messages neither overlap nor leave a gap.
 
+use crate::broker::Envelope;
 use crate::connection::Conn;
 use crate::history::{
     dedupe_key, plan_replay, Entry, NewEntry, Position, Read, ReplayPlan, ReplayReason, Snapshot,
 };
-use crate::protocol::{now_ms, ClientId, ErrorCode, ProtocolError, ServerMsg};
+use crate::protocol::{now_ms, to_json, ClientId, ErrorCode, ProtocolError, ServerMsg};
+use crate::state::SharedState;
 
 /// The history stream of the global chat.
 pub const CHAT_STREAM: &str = "chat";
+
+/// The broker topic chat messages are published on (apart from the endpoint-wide topic, so
+/// a socket receives them only once its replay is queued).
+pub const CHAT_TOPIC: &str = "stream:chat";
+
+/// What every typed-chat room's broker topic (and history stream) starts with.
+pub const ROOM_TOPIC_PREFIX: &str = "room:";
+
+/// How far before the moment a subscription was lost [`refill_loop`] re-delivers from: a frame
+/// published just before may not have arrived either, and instances' clocks differ a little.
+pub const REFILL_MARGIN_MS: u64 = 2_000;
 
 /// Where a stream's messages go: the history stream, the broker topic, and the room the
 /// frames name (typed chat).
@@ -156,4 +169,68 @@ pub fn send_replay(conn: &Conn, stream: Stream<'_>, plan: Option<ReplayPlan>) {
         conn.send(&stream.frame(entry));
     }
     conn.send(&closing);
+}
+
+/// Re-delivers chat messages after the broker's subscription to other instances was lost and is
+/// back ([`crate::broker::Broker::resubscriptions`]): whatever another instance published
+/// meanwhile never arrived here, although it is in the shared history and was acked to its
+/// sender. For every chat stream with a client on this instance, the history's messages from
+/// the loss ([`REFILL_MARGIN_MS`] before it) on go to those clients again. Some they already
+/// have: clients drop a `seq` they have (docs/protocol.md), and a message is never missed.
+pub async fn refill_loop(state: SharedState) {
+    let Some(mut changes) = state.backend.broker.resubscriptions() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        let Some(lost_at) = *changes.borrow_and_update() else {
+            continue;
+        };
+        let from = lost_at.saturating_sub(REFILL_MARGIN_MS);
+        let max = state.config.history_limits().max_messages;
+        let broker = &state.backend.broker;
+        let mut topics = broker.local_topics(CHAT_TOPIC);
+        topics.extend(broker.local_topics(ROOM_TOPIC_PREFIX));
+        for topic in topics {
+            let stream = match topic.strip_prefix(ROOM_TOPIC_PREFIX) {
+                Some(room) => Stream {
+                    name: &topic,
+                    topic: &topic,
+                    room: Some(room),
+                },
+                None => Stream {
+                    name: CHAT_STREAM,
+                    topic: &topic,
+                    room: None,
+                },
+            };
+            let snapshot = match state
+                .backend
+                .history
+                .read(stream.name, Read::Newest(max))
+                .await
+            {
+                Ok(snapshot) => snapshot,
+                Err(e) => {
+                    tracing::warn!(topic, error = %e, "history read for the refill failed");
+                    continue;
+                }
+            };
+            let mut sent = 0usize;
+            for entry in snapshot.entries.into_iter().filter(|e| e.timestamp >= from) {
+                let frame = Envelope::to_all(to_json(&stream.frame(entry)));
+                if broker.publish_local(&topic, frame).await.is_ok() {
+                    sent += 1;
+                }
+            }
+            tracing::info!(
+                topic,
+                sent,
+                "re-delivered what may have been missed while the subscription was down"
+            );
+        }
+    }
 }

@@ -23,8 +23,7 @@ pub fn room_topic(room: &str) -> String {
     format!("{ROOM_TOPIC_PREFIX}{room}")
 }
 
-/// What every room's broker topic starts with.
-pub const ROOM_TOPIC_PREFIX: &str = "room:";
+pub use crate::streams::ROOM_TOPIC_PREFIX;
 
 /// What a `/ws/typed-chat` client sends (besides `ping`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

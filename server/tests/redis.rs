@@ -133,11 +133,15 @@ async fn recv_until(ws: &mut Ws, what: &str, mut matches: impl FnMut(&Value) -> 
     }
 }
 
-/// Chat texts arriving within `quiet` (the socket is otherwise idle).
-async fn chat_texts_within(ws: &mut Ws, quiet: Duration) -> Vec<String> {
+/// Texts of the chat messages arriving within `quiet` (the socket is otherwise idle) whose
+/// `seq` is not in `seen` — a message re-delivered after an outage (the refill) is one the
+/// client already has, dropped by `seq` as clients do — each added to `seen`.
+async fn chat_texts_within(ws: &mut Ws, quiet: Duration, seen: &mut Vec<u64>) -> Vec<String> {
     let mut texts = Vec::new();
     while let Ok(frame) = tokio::time::timeout(quiet, recv_json(ws)).await {
-        if frame["type"] == "message" {
+        let seq = frame["seq"].as_u64().unwrap_or(0);
+        if frame["type"] == "message" && !seen.contains(&seq) {
+            seen.push(seq);
             texts.push(frame["text"].as_str().unwrap_or_default().to_string());
         }
     }
@@ -454,7 +458,9 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
     let mut sse = Sse::connect(one.addr, "/sse/notifications", &[]).await;
 
     send_json(&mut b, json!({"type": "message", "text": "m1"})).await;
-    recv_until(&mut a, "m1", |f| f["text"] == "m1").await;
+    let m1 = recv_until(&mut a, "m1", |f| f["text"] == "m1").await;
+    let (mut seen_a, mut seen_b) = (vec![m1["seq"].as_u64().unwrap_or(0)], Vec::new());
+    seen_b.extend(seen_a.iter().copied());
 
     redis.stop();
     let degraded = one.wait_status("degraded").await;
@@ -510,7 +516,7 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
 
     send_json(&mut b, json!({"type": "message", "text": "m3"})).await;
     send_json(&mut a, json!({"type": "message", "text": "m4"})).await;
-    let mut texts_a = chat_texts_within(&mut a, Duration::from_millis(1_500)).await;
+    let mut texts_a = chat_texts_within(&mut a, Duration::from_millis(1_500), &mut seen_a).await;
     // Two senders on two instances: each one's order holds, their interleaving may differ.
     texts_a.sort();
     assert_eq!(
@@ -518,7 +524,7 @@ async fn redis_stopping_and_coming_back_degrades_then_recovers_without_duplicate
         ["m3", "m4"],
         "after recovery: m3 once, m4 once, m2 never replayed late"
     );
-    let mut texts_b = chat_texts_within(&mut b, Duration::from_millis(300)).await;
+    let mut texts_b = chat_texts_within(&mut b, Duration::from_millis(300), &mut seen_b).await;
     texts_b.sort();
     assert_eq!(texts_b, ["m3", "m4"]);
 
@@ -881,7 +887,7 @@ impl HalfOpenRelay {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_subscription_is_noticed_and_re_established() {
+async fn a_silent_subscription_is_noticed_re_established_and_refilled() {
     let redis = Redis::start().await;
     let port: u16 = redis
         .url()
@@ -911,6 +917,15 @@ async fn a_silent_subscription_is_noticed_and_re_established() {
         .blackhole
         .store(true, std::sync::atomic::Ordering::Release);
     let started = Instant::now();
+    // Meanwhile Bo says three things: stored and acked, but one cannot hear them live.
+    for i in 1..=3 {
+        send_json(
+            &mut b,
+            json!({"type": "message", "text": format!("during {i}"), "clientId": format!("d-{i}")}),
+        )
+        .await;
+        recv_until(&mut b, "the ack", |f| f["type"] == "ack").await;
+    }
     let health = loop {
         let health = one.health().await;
         if health["broker"]["silentSubscriptions"].as_u64() >= Some(1) {
@@ -927,8 +942,21 @@ async fn a_silent_subscription_is_noticed_and_re_established() {
         "took {:?}: {health}",
         started.elapsed()
     );
-    // Re-subscribed on a fresh connection, messages from the other instance arrive again.
+    // Re-subscribed on a fresh connection: what was said meanwhile is re-delivered from the
+    // history (acked means delivered, to everyone), then live messages flow again.
     one.wait_status("ok").await;
+    let mut during = Vec::new();
+    while during.len() < 3 {
+        let f = recv_until(&mut a, "what Bo said while one was deaf", |f| {
+            f["type"] == "message"
+        })
+        .await;
+        let text = f["text"].as_str().unwrap_or_default().to_string();
+        if text.starts_with("during") && !during.contains(&text) {
+            during.push(text);
+        }
+    }
+    assert_eq!(during, ["during 1", "during 2", "during 3"]);
     send_json(&mut b, json!({"type": "message", "text": "after"})).await;
     recv_until(&mut a, "after, across instances", |f| f["text"] == "after").await;
 }
