@@ -629,6 +629,14 @@ fn close_for_read_error(error: axum::Error) -> Ending {
             close: Some(close(CLOSE_TOO_BIG, "frame too large")),
             readable: false,
         },
+        // The client's TCP connection ended without a close frame (a dropped link, a killed
+        // tab): gone, not a protocol violation; nothing to send (counted as closed by the client).
+        Some(tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        )) => Ending {
+            close: None,
+            readable: false,
+        },
         Some(tungstenite::Error::Protocol(e)) => {
             tracing::debug!(error = %e, "protocol violation");
             Ending {

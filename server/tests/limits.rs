@@ -419,4 +419,25 @@ async fn metrics_count_connections_messages_closes_and_rate_limits() {
         "{text}"
     );
     assert_eq!(value(&text, "realtime_backend_degraded"), Some(0.0));
+    // A client whose connection just ends (no close frame: a lost link, a killed tab) is a close
+    // by the client, not a protocol violation an operator would be paged for.
+    let (gone, _) = connect(&server, "/ws/chat").await;
+    drop(gone);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let text = metrics().await;
+    assert_eq!(
+        value(
+            &text,
+            r#"realtime_closes_total{endpoint="chat",code="client"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"realtime_closes_total{endpoint="chat",code="1002"}"#
+        ),
+        None
+    );
 }
