@@ -761,17 +761,6 @@ impl Connection {
         self.send(Outgoing::Binary(bytes), policy)
     }
 
-    /// A fresh `clientId` for [`Connection::send_acked`]: random per connection (unguessable, so
-    /// nobody else's resend can match it), then a counter.
-    pub fn next_client_id(&self) -> String {
-        let mut inner = self.0.inner.borrow_mut();
-        if inner.client_ids.0.is_empty() {
-            inner.client_ids.0 = browser::random_hex(9);
-        }
-        inner.client_ids.1 += 1;
-        format!("{}-{}", inner.client_ids.0, inner.client_ids.1)
-    }
-
     /// Sends `text` (which carries `"clientId": client_id`) and keeps it until the server's
     /// `ack` for `client_id` arrives: resent with the same id after a reconnect, reported to
     /// [`Connection::on_delivery`] as `Delivery::Acked(seq)`, or as failed when no ack comes
@@ -787,23 +776,7 @@ impl Connection {
         }
         let mut result = Err(WsError::Busy);
         self.run(|inner, weak| {
-            if !inner.history_protocol {
-                result = inner.send(Outgoing::Text(text), &SendPolicy::Keep);
-                return vec![Notice::Status];
-            }
-            if !inner.acks.track(&client_id, &text) {
-                let error = WsError::QueueFull {
-                    capacity: inner.options.acks.capacity,
-                };
-                inner.status.last_error = Some(error.clone());
-                result = Err(error);
-                return vec![Notice::Status];
-            }
-            result = inner.send(Outgoing::Tracked { client_id, text }, &SendPolicy::Keep);
-            if result.is_err() {
-                inner.acks.forget_unsent();
-            }
-            inner.watch_acks(weak);
+            result = inner.send_acked(weak, client_id, text);
             vec![Notice::Status]
         });
         result
@@ -837,13 +810,24 @@ impl Connection {
         &self,
         value: &T,
     ) -> Result<(String, Delivery), WsError> {
-        let text = serde_json::to_string(value).map_err(|e| WsError::Send(e.to_string()))?;
-        let id = self.next_client_id();
-        let text = with_client_id(&text, &id).ok_or_else(|| {
-            WsError::Send("an acknowledged send must be a JSON object".to_owned())
-        })?;
-        self.send_acked(id.clone(), text)
-            .map(|delivery| (id, delivery))
+        let json = serde_json::to_string(value).map_err(|e| WsError::Send(e.to_string()))?;
+        if self.is_shut_down() {
+            return Err(WsError::ShutDown);
+        }
+        // The id is drawn inside the engine's turn, like every send: a caller holding a status
+        // borrow gets `Busy`, not a panic.
+        let mut result = Err(WsError::Busy);
+        self.run(|inner, weak| {
+            let id = inner.next_client_id();
+            result = match with_client_id(&json, &id) {
+                Some(text) => inner.send_acked(weak, id.clone(), text).map(|d| (id, d)),
+                None => Err(WsError::Send(
+                    "an acknowledged send must be a JSON object".to_owned(),
+                )),
+            };
+            vec![Notice::Status]
+        });
+        result
     }
 
     /// Sends a failed acknowledged send again under its id (a server that got it the first time
@@ -1415,6 +1399,42 @@ impl Inner {
             return vec![Notice::Status];
         };
         vec![Notice::Frame(frame)]
+    }
+
+    /// A fresh `clientId`: random per connection (unguessable, so nobody else's resend can
+    /// match it), then a counter.
+    fn next_client_id(&mut self) -> String {
+        if self.client_ids.0.is_empty() {
+            self.client_ids.0 = browser::random_hex(9);
+        }
+        self.client_ids.1 += 1;
+        format!("{}-{}", self.client_ids.0, self.client_ids.1)
+    }
+
+    /// Tracks `text` under `client_id` until its ack and sends it (plainly, untracked, to a
+    /// server that has not named an epoch: see [`Connection::send_acked`]).
+    fn send_acked(
+        &mut self,
+        weak: &Weak<Engine>,
+        client_id: String,
+        text: String,
+    ) -> Result<Delivery, WsError> {
+        if !self.history_protocol {
+            return self.send(Outgoing::Text(text), &SendPolicy::Keep);
+        }
+        if !self.acks.track(&client_id, &text) {
+            let error = WsError::QueueFull {
+                capacity: self.options.acks.capacity,
+            };
+            self.status.last_error = Some(error.clone());
+            return Err(error);
+        }
+        let result = self.send(Outgoing::Tracked { client_id, text }, &SendPolicy::Keep);
+        if result.is_err() {
+            self.acks.forget_unsent();
+        }
+        self.watch_acks(weak);
+        result
     }
 
     /// The history protocol's frames (resume and acks); `None` drops the frame as a duplicate.

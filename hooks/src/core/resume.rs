@@ -161,7 +161,8 @@ pub struct Positions {
 impl Positions {
     fn stream(&mut self, name: &str) -> &mut Stream {
         self.clock += 1;
-        if !self.streams.contains_key(name) && self.streams.len() >= MAX_STREAMS {
+        let known = self.streams.contains_key(name);
+        if !known && self.streams.len() >= MAX_STREAMS {
             let oldest = self
                 .streams
                 .iter()
@@ -171,8 +172,15 @@ impl Positions {
                 self.streams.remove(&oldest);
             }
         }
+        // Every message passes here: allocate the name only for a stream not seen before.
+        if !known {
+            self.streams.insert(name.to_owned(), Stream::default());
+        }
         let clock = self.clock;
-        let stream = self.streams.entry(name.to_owned()).or_default();
+        let stream = self
+            .streams
+            .get_mut(name)
+            .expect("the stream is present: inserted just above when it was not");
         stream.touched = clock;
         stream
     }
