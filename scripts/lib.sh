@@ -69,6 +69,7 @@ step() {
   else
     failed=$((failed + 1)); failures+=("$name"); log "FAILED: $name ($((SECONDS - t))s)"
   fi
+  log "disk free after it: $(df -P -h . | awk 'NR==2 { print $4 }')"
 }
 steps_summary() {
   log "wall time $((SECONDS - ${start:-0}))s"
