@@ -192,7 +192,9 @@ if wants bundle; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 4. Fan-out: our dev server vs a Node `ws` server, same load generator, same machine.
+# 4. Fan-out: our dev server vs a Node `ws` server and a socket.io 4 server, each driven by two
+# load generators (server/examples/fanout_bench.rs in Rust, bench/fanout/loadgen.mjs in Node),
+# same machine, same run.
 # Limits that would otherwise turn the benchmark into a test of themselves: connection cap,
 # per-client rate limit, and a per-client queue that fits a burst (fan-out and recovery).
 server_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000 --rate-burst 100000
@@ -204,27 +206,43 @@ if wants fanout; then
   # rate offers 50,000 deliveries/s in both sizes: below what either server can deliver, so the
   # latency is not queueing behind a backlog.
   if [ -n "$quick" ]; then scenarios=("100 1000 500 500" "1000 100 100 50"); else scenarios=("100 2000 1500 500" "1000 200 150 50"); fi
-  run_loadgen() { # LABEL URLS SENDER_URL
-    local label=$1 urls=$2 sender=$3 s clients burst paced rate
+  # run_loadgen GENERATOR PROTOCOL LABEL URLS SENDER_URL: GENERATOR rust|node; PROTOCOL
+  # typed|socketio; URLS where receivers connect (the Rust generator takes a list), HTTP base for node.
+  run_loadgen() {
+    local generator=$1 protocol=$2 label=$3 urls=$4 sender=$5 s clients burst paced rate mode messages
     for s in "${scenarios[@]}"; do
       read -r clients burst paced rate <<<"$s"
-      log "fan-out: $label, $clients clients: burst of $burst, then $paced at $rate msg/s ($reps runs each)"
-      timeout 600 "$loadgen" --url "$urls" --sender-url "$sender" --clients "$clients" --messages "$burst" \
-        --reps "$reps" --label "$label|$clients|burst" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
-      grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
-      timeout 600 "$loadgen" --url "$urls" --sender-url "$sender" --clients "$clients" --messages "$paced" \
-        --rate "$rate" --reps "$reps" --label "$label|$clients|paced" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
-      grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
+      log "fan-out ($generator generator): $label, $clients clients: burst of $burst, then $paced at $rate msg/s ($reps runs each)"
+      for mode in burst paced; do
+        if [ "$mode" = burst ]; then messages=$burst; else messages=$paced; fi
+        if [ "$generator" = rust ]; then
+          timeout 900 "$loadgen" --protocol "$protocol" --url "$urls" --sender-url "$sender" --clients "$clients" \
+            --messages "$messages" --rate "$([ "$mode" = burst ] && echo 0 || echo "$rate")" --reps "$reps" \
+            --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
+        else
+          timeout 900 node bench/fanout/loadgen.mjs --protocol "$protocol" --url "$urls" --clients "$clients" \
+            --messages "$messages" --rate "$([ "$mode" = burst ] && echo 0 || echo "$rate")" --reps "$reps" \
+            --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
+        fi
+        grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
+      done
     done
   }
-  start_dev_server "$server_bin" "$logs/fanout-server.log" --addr 127.0.0.1:0 "${server_flags[@]}"
-  ours=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
-  run_loadgen "our dev server" "$ours" "$ours"
-  stop_spawned
-  start_dev_server node "$logs/fanout-node.log" bench/node-ws/server.mjs --port 0
-  node_url=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
-  run_loadgen "Node ws" "$node_url" "$node_url"
-  stop_spawned
+  # Each server is started afresh for each generator, so neither inherits the other's heap.
+  for generator in rust node; do
+    start_dev_server "$server_bin" "$logs/fanout-server.log" --addr 127.0.0.1:0 "${server_flags[@]}"
+    if [ "$generator" = rust ]; then target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat; else target=$DEV_SERVER_URL; fi
+    run_loadgen "$generator" typed "our dev server" "$target" "$target"
+    stop_spawned
+    start_dev_server node "$logs/fanout-node.log" bench/node-ws/server.mjs --port 0
+    if [ "$generator" = rust ]; then target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat; else target=$DEV_SERVER_URL; fi
+    run_loadgen "$generator" typed "Node ws" "$target" "$target"
+    stop_spawned
+    start_dev_server node "$logs/fanout-socketio.log" bench/fanout/socketio-server.mjs --port 0
+    if [ "$generator" = rust ]; then target="${DEV_SERVER_URL/http:/ws:}/socket.io/?EIO=4&transport=websocket"; else target=$DEV_SERVER_URL; fi
+    run_loadgen "$generator" socketio "socket.io 4" "$target" "$target"
+    stop_spawned
+  done
 
   # Dev server + Redis broker, 2 instances sharing one redis-server (Debian's, from
   # scripts/setup.sh): the sender on A, receivers round-robin over A and B, so half of every
@@ -245,7 +263,7 @@ if wants fanout; then
     for _ in $(seq 100); do curl -fsS "$url/healthz" | grep -q '"status":"ok"' && break; sleep 0.1; done
     curl -fsS "$url/healthz" | grep -q '"status":"ok"' || die "$url never reported a healthy Redis broker"
   done
-  run_loadgen "dev server + Redis broker (2 instances)" \
+  run_loadgen rust typed "dev server + Redis broker (2 instances)" \
     "${redis_a/http:/ws:}/ws/typed-chat,${redis_b/http:/ws:}/ws/typed-chat" "${redis_a/http:/ws:}/ws/typed-chat"
   stop_spawned
 fi

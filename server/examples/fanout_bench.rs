@@ -13,6 +13,12 @@
 //! that speaks the typed-chat subset of `docs/protocol.md` (`welcome` first, `join` → `joined`,
 //! `message {room, text}` → `message {room, userId, name, text, timestamp}` to every member): our
 //! dev server, the Node `ws` server in `bench/node-ws/`, or several instances behind a broker.
+//! With `--protocol socketio` it speaks socket.io 4 instead (Engine.io v4 over its WebSocket
+//! transport, written out here: open packet `0{…}`, `40` connect, `421["join",{room}]` and its
+//! ack `431[…]`, `42["message",{room,text}]` both ways), for `bench/fanout/socketio-server.mjs`;
+//! the URL is then `ws://HOST:PORT/socket.io/?EIO=4&transport=websocket`. It does not answer
+//! Engine.io pings, so a run must end within the server's ping interval + timeout (45 s by
+//! default) of connecting, which the benchmark's runs do.
 //!
 //! Flags (all optional):
 //! - `--url U[,U…]` (repeatable): where receivers connect, round-robin over the list;
@@ -23,7 +29,8 @@
 //! - `--messages M` (2000): messages per run, spread over the senders;
 //! - `--rate R` (0): offered messages/s over all senders; 0 sends everything at once (burst);
 //! - `--reps K` (1): runs, each in a fresh room with fresh connections;
-//! - `--label L`: a tag echoed in the result lines.
+//! - `--label L`: a tag echoed in the result lines;
+//! - `--protocol typed|socketio` (typed): the wire protocol, as above.
 //!
 //! Each run prints a human line and one `RESULT {json}` line (for `scripts/bench.sh`). The exit
 //! status is 1 when any run lost deliveries or failed. Clients and servers share this machine's
@@ -64,6 +71,16 @@ struct Plan {
     rate: usize,
     reps: usize,
     label: String,
+    protocol: Protocol,
+}
+
+/// The wire protocol the clients speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    /// docs/protocol.md's typed chat (`/ws/typed-chat`).
+    Typed,
+    /// socket.io 4 over Engine.io v4's WebSocket transport.
+    SocketIo,
 }
 
 /// Figures of one run.
@@ -87,6 +104,7 @@ fn parse_args() -> BenchResult<Plan> {
         rate: 0,
         reps: 1,
         label: String::new(),
+        protocol: Protocol::Typed,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -105,6 +123,15 @@ fn parse_args() -> BenchResult<Plan> {
             "--rate" => plan.rate = value()?.parse()?,
             "--reps" => plan.reps = value()?.parse()?,
             "--label" => plan.label = value()?,
+            "--protocol" => {
+                plan.protocol = match value()?.as_str() {
+                    "typed" => Protocol::Typed,
+                    "socketio" => Protocol::SocketIo,
+                    other => {
+                        return Err(format!("unknown protocol {other} (typed, socketio)").into())
+                    }
+                }
+            }
             "-h" | "--help" => {
                 println!("see the header of server/examples/fanout_bench.rs for the flags");
                 std::process::exit(0);
@@ -238,25 +265,46 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Connects to `url`, waits for the welcome, joins `room` and waits for `joined`; returns the
-/// socket and how many members the `joined` list named.
-async fn connect_and_join(url: &str, room: &str) -> BenchResult<(Socket, usize)> {
+/// socket and how many members the `joined` list named (socket.io announces no joins, so there
+/// is nothing to wait for: `usize::MAX`, a member that counts as settled at once).
+async fn connect_and_join(
+    url: &str,
+    room: &str,
+    protocol: Protocol,
+) -> BenchResult<(Socket, usize)> {
     // Browsers disable Nagle for WebSockets too; without it small frames wait for ACKs.
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
     let (mut ws, _) = timeout(JOIN_TIMEOUT, connect)
         .await
         .map_err(|_| format!("connecting to {url} timed out"))??;
+    if protocol == Protocol::SocketIo {
+        // Engine.io open packet, then a CONNECT to the main namespace and its answer.
+        next_text(&mut ws, |t| t.starts_with('0')).await?;
+        ws.send(Message::text("40")).await?;
+        next_text(&mut ws, |t| t.starts_with("40")).await?;
+        ws.send(Message::text(format!(r#"421["join",{{"room":"{room}"}}]"#)))
+            .await?;
+        next_text(&mut ws, |t| t.starts_with("431")).await?;
+        return Ok((ws, usize::MAX));
+    }
     ws.send(Message::text(format!(
         r#"{{"type":"join","room":"{room}"}}"#
     )))
     .await?;
+    let text = next_text(&mut ws, |t| t.contains(r#""type":"joined""#)).await?;
+    Ok((ws, text.matches(r#""userId":"#).count()))
+}
+
+/// Reads text frames until one satisfies `wanted` (within [`JOIN_TIMEOUT`] each); returns it.
+async fn next_text(ws: &mut Socket, wanted: impl Fn(&str) -> bool) -> BenchResult<String> {
     loop {
         let frame = timeout(JOIN_TIMEOUT, ws.next())
             .await
-            .map_err(|_| "no `joined` in time")?
+            .map_err(|_| "no answer in time while joining")?
             .ok_or("closed while joining")??;
         if let Ok(text) = frame.to_text() {
-            if text.contains(r#""type":"joined""#) {
-                return Ok((ws, text.matches(r#""userId":"#).count()));
+            if wanted(text) {
+                return Ok(text.to_owned());
             }
         }
     }
@@ -294,7 +342,8 @@ async fn run(plan: &Plan, room: &str) -> BenchResult<RunResult> {
         let joins = batch.iter().map(|&i| {
             let url = url_of(i);
             let room = room.to_string();
-            tokio::spawn(async move { connect_and_join(&url, &room).await })
+            let protocol = plan.protocol;
+            tokio::spawn(async move { connect_and_join(&url, &room, protocol).await })
         });
         for (offset, join) in futures_util::future::join_all(joins)
             .await
@@ -364,6 +413,7 @@ async fn run(plan: &Plan, room: &str) -> BenchResult<RunResult> {
         }
         let room = room.to_string();
         let step = plan.senders;
+        let protocol = plan.protocol;
         senders.push(tokio::spawn(async move {
             // Sender `index` sends message numbers index, index + senders, ...
             for seq in (index..messages).step_by(step) {
@@ -373,8 +423,14 @@ async fn run(plan: &Plan, room: &str) -> BenchResult<RunResult> {
                     sleep_until(start).await;
                 }
                 let sent_at = base.elapsed().as_micros();
-                let text =
-                    format!(r#"{{"type":"message","room":"{room}","text":"{seq} {sent_at}"}}"#);
+                let text = match protocol {
+                    Protocol::Typed => {
+                        format!(r#"{{"type":"message","room":"{room}","text":"{seq} {sent_at}"}}"#)
+                    }
+                    Protocol::SocketIo => {
+                        format!(r#"42["message",{{"room":"{room}","text":"{seq} {sent_at}"}}]"#)
+                    }
+                };
                 if sink.send(Message::text(text)).await.is_err() {
                     break;
                 }
@@ -478,9 +534,10 @@ async fn read_member(
     (latencies, Instant::now())
 }
 
-/// Pulls the send time (µs since the run's base instant) out of `"text":"<seq> <µs>"`.
+/// Pulls the send time (µs since the run's base instant) out of `"text":"<seq> <µs>"` in a
+/// typed-chat `message` or a socket.io `message` event.
 fn sent_micros(frame: &str) -> Option<u64> {
-    if !frame.contains(r#""type":"message""#) {
+    if !(frame.starts_with(r#"42["message","#) || frame.contains(r#""type":"message""#)) {
         return None;
     }
     let text = frame.split(r#""text":""#).nth(1)?;

@@ -1,0 +1,295 @@
+// The fan-out benchmark's second load generator, in Node (npm `ws` and `socket.io-client`): the
+// same scenario as server/examples/fanout_bench.rs, so a figure that holds with one generator can
+// be checked with a yardstick written by someone else's tools.
+//
+//   node bench/fanout/loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT \
+//       [--clients 1000] [--messages 200] [--rate 0] [--reps 3] [--label L] [--timeout-s 60]
+//
+// Protocols: `typed` speaks docs/protocol.md's typed-chat subset on /ws/typed-chat (our dev
+// server, bench/node-ws/server.mjs); `socketio` speaks socket.io 4 (bench/fanout/socketio-server.mjs)
+// over its WebSocket transport, one connection per client.
+//
+// Each run, in a fresh room with fresh connections:
+//  1. N clients connect and join the room (32 handshakes at a time). On `typed` it waits until
+//     every client has heard of every member (`joined` + `user:joined`) or join traffic has been
+//     quiet for 500 ms, so the O(N²) join announcements are not counted as fan-out.
+//  2. Client 0 sends M messages, text "<n> <µs since the run's base>": all at once (`--rate 0`,
+//     a burst) or paced at R messages/s. Every member, the sender included, must receive each.
+//  3. Per delivery: receipt time − send time (one process, one clock). Deliveries/s = deliveries
+//     / (last receipt − first send). A client that hears nothing for 5 s stops waiting.
+// The clients share this process's one thread; its event-loop utilisation while the messages
+// flow is reported (`loadgen_busy`: near 1 means the generator, not the server, set the pace).
+// Each run prints a human line and a `RESULT {json}` line (the same fields as fanout_bench's, plus
+// `generator` and `loadgen_busy`); the exit status is 1 when a run lost deliveries or failed.
+
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
+
+const args = process.argv.slice(2);
+function flag(name, fallback) {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
+}
+const protocol = flag('protocol', '');
+const baseUrl = flag('url', '').replace(/\/+$/, '');
+const clients = Number(flag('clients', 1000));
+const messages = Number(flag('messages', 200));
+const rate = Number(flag('rate', 0));
+const reps = Number(flag('reps', 3));
+const label = flag('label', protocol);
+const timeoutMs = Number(flag('timeout-s', 60)) * 1000;
+const PARALLEL = 32;
+const QUIET_MS = 500;
+const IDLE_GAP_MS = 5000;
+if (!['typed', 'socketio'].includes(protocol) || !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+$/.test(baseUrl)
+    || !(clients >= 1) || !(messages >= 1) || !(rate >= 0) || !(reps >= 1)) {
+  console.error('usage: loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT [--clients N] [--messages M] [--rate R] [--reps K] (loopback only)');
+  process.exit(2);
+}
+
+const now = () => performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves when `check()` is true (polled every 5 ms), rejects after `ms` naming `what`. */
+async function until(check, ms, what) {
+  const end = now() + ms;
+  while (!check()) {
+    if (now() > end) throw new Error(`timed out after ${Math.round(ms / 1000)} s waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+// One run's shared state: the clock, the latencies, the counters the clients bump.
+let run = null;
+
+/** Reads "<n> <µs>" starting at `at` in `buf` (a Buffer or string); returns the µs or -1. */
+function sentMicros(buf, at) {
+  const code = (i) => (typeof buf === 'string' ? buf.charCodeAt(i) : buf[i]);
+  let i = at;
+  while (i < buf.length && code(i) !== 32) i += 1; // skip the message number
+  i += 1;
+  let value = 0;
+  let digits = 0;
+  for (; i < buf.length; i += 1) {
+    const c = code(i);
+    if (c < 48 || c > 57) break;
+    value = value * 10 + (c - 48);
+    digits += 1;
+  }
+  return digits ? value : -1;
+}
+
+function delivered(sentUs) {
+  const r = run;
+  if (!r || sentUs < 0) return;
+  const at = now();
+  r.latencies[r.count] = at - (r.base + sentUs / 1000);
+  r.count += 1;
+  r.lastReceipt = at;
+}
+
+// ---------------------------------------------------------------------------------------------
+// `typed`: docs/protocol.md on /ws/typed-chat. Frames are scanned, not parsed, as the Rust
+// generator does: the generator's one thread is for receiving, not for JSON.
+const WebSocket = protocol === 'typed' ? require('ws') : null;
+const MESSAGE = Buffer.from('{"type":"message"');
+const USER_JOINED = Buffer.from('{"type":"user:joined"');
+const TEXT = Buffer.from('"text":"');
+
+class TypedClient {
+  constructor(index) {
+    this.index = index;
+    this.seen = 0; // members heard of, itself included
+    this.closed = false;
+  }
+
+  connect(room) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws/typed-chat?name=b${this.index}`, { perMessageDeflate: false });
+      this.ws = ws;
+      let joined = false;
+      const timer = setTimeout(() => reject(new Error(`client ${this.index}: no joined within ${timeoutMs} ms`)), timeoutMs);
+      ws.on('error', (e) => { if (!joined) { clearTimeout(timer); reject(e); } });
+      ws.on('close', () => {
+        this.closed = true;
+        if (run && run.sending) run.closedEarly += 1;
+        if (!joined) { clearTimeout(timer); reject(new Error(`client ${this.index}: closed while joining`)); }
+      });
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'join', room })));
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) return;
+        run.frames += 1;
+        if (data.length > MESSAGE.length && data.compare(MESSAGE, 0, MESSAGE.length, 0, MESSAGE.length) === 0) {
+          const at = data.indexOf(TEXT);
+          if (at >= 0) delivered(sentMicros(data, at + TEXT.length));
+          return;
+        }
+        if (data.compare(USER_JOINED, 0, USER_JOINED.length, 0, USER_JOINED.length) === 0) {
+          this.seen += 1;
+          return;
+        }
+        if (!joined && data.indexOf('"type":"joined"') >= 0) {
+          joined = true;
+          clearTimeout(timer);
+          this.seen += data.toString().split('"userId":').length - 1;
+          resolve();
+        }
+      });
+    });
+  }
+
+  settled() { return this.seen >= clients; }
+
+  send(room, text) { this.ws.send(JSON.stringify({ type: 'message', room, text })); }
+
+  close() {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once('close', resolve);
+      this.ws.close();
+      setTimeout(() => { this.ws.terminate(); resolve(); }, 1000);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `socketio`: socket.io 4's client, WebSocket transport, one connection per client (forceNew).
+const ioClient = protocol === 'socketio' ? require('socket.io-client').io : null;
+
+class SocketIoClient {
+  constructor(index) {
+    this.index = index;
+    this.closed = false;
+  }
+
+  async connect(room) {
+    const socket = ioClient(baseUrl, {
+      transports: ['websocket'], forceNew: true, reconnection: false, timeout: timeoutMs, query: { name: `b${this.index}` },
+    });
+    this.socket = socket;
+    socket.on('message', (m) => {
+      run.frames += 1;
+      if (m && typeof m.text === 'string') delivered(sentMicros(m.text, 0));
+    });
+    socket.on('disconnect', () => {
+      if (run && run.sending && !this.closed) run.closedEarly += 1;
+      this.closed = true;
+    });
+    await new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    });
+    const ack = await socket.timeout(timeoutMs).emitWithAck('join', { room });
+    if (ack.error) throw new Error(`client ${this.index}: join: ${ack.error}`);
+  }
+
+  settled() { return true; } // socket.io announces no joins
+
+  send(room, text) { this.socket.emit('message', { room, text }); }
+
+  close() {
+    this.closed = true;
+    this.socket.disconnect();
+    return Promise.resolve();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+/** One run in room `room`; returns its figures. */
+async function once(room) {
+  const Client = protocol === 'typed' ? TypedClient : SocketIoClient;
+  const expected = clients * messages;
+  run = { base: now(), latencies: new Float64Array(expected), count: 0, frames: 0, closedEarly: 0, lastReceipt: 0, sending: false };
+  const members = Array.from({ length: clients }, (_, i) => new Client(i));
+  try {
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, clients) }, async () => {
+      while (next < members.length) await members[next++].connect(room);
+    }));
+    // Everyone heard of everyone, or join traffic quiet for a while.
+    let frames = run.frames;
+    let quietSince = now();
+    await until(() => {
+      if (members.every((m) => m.settled())) return true;
+      if (run.frames !== frames) { frames = run.frames; quietSince = now(); }
+      return now() - quietSince >= QUIET_MS;
+    }, timeoutMs, 'join traffic to settle');
+    const unsettled = members.filter((m) => !m.settled()).length;
+    if (unsettled) console.error(`warning: ${unsettled} of ${clients} clients never heard of the whole room`);
+
+    run.count = 0;
+    run.sending = true;
+    const sender = members[0];
+    const base = run.base;
+    const text = (n) => `${n} ${Math.round((now() - base) * 1000)}`;
+    const elu = performance.eventLoopUtilization();
+    const start = now();
+    if (rate === 0) {
+      for (let n = 0; n < messages; n += 1) sender.send(room, text(n));
+    } else {
+      const interval = 1000 / rate;
+      let sent = 0;
+      await new Promise((resolve) => {
+        const tick = () => {
+          const due = Math.min(messages, Math.floor((now() - start) / interval) + 1);
+          while (sent < due) sender.send(room, text(sent++));
+          if (sent >= messages) return resolve();
+          setTimeout(tick, Math.max(0, start + sent * interval - now()));
+        };
+        tick();
+      });
+    }
+    const end = start + timeoutMs;
+    let seen = -1;
+    let lastChange = now();
+    while (run.count < expected && now() < end) {
+      if (run.count !== seen) { seen = run.count; lastChange = now(); }
+      if (now() - lastChange > IDLE_GAP_MS) break;
+      await sleep(2);
+    }
+    const busy = performance.eventLoopUtilization(elu).utilization;
+    run.sending = false;
+    const lat = run.latencies.subarray(0, run.count).sort();
+    const pct = (p) => (lat.length ? lat[Math.round((p / 100) * (lat.length - 1))] : NaN);
+    return {
+      delivered: run.count,
+      expected,
+      closedEarly: run.closedEarly,
+      elapsedS: Math.max(run.lastReceipt - start, 1e-6) / 1000,
+      p50: pct(50),
+      p99: pct(99),
+      max: pct(100),
+      busy,
+    };
+  } finally {
+    await Promise.all(members.map((m) => (m.ws || m.socket ? m.close() : null)));
+    // Leaving is announced to everyone still there: let that pass before the next run.
+    await sleep(200 + clients);
+  }
+}
+
+console.log(`fanout loadgen (node, ${protocol}) [${label}]: ${clients} clients, ${messages} messages per run (${rate ? `${rate} msg/s` : 'all at once'}), ${reps} run(s)`);
+let failed = false;
+for (let rep = 1; rep <= reps; rep += 1) {
+  const room = `nbench-${process.pid}-${rep}`;
+  try {
+    const r = await once(room);
+    const perSecond = r.delivered / r.elapsedS;
+    console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${r.closedEarly} closed early; load generator busy ${r.busy.toFixed(2)})`);
+    console.log(`RESULT ${JSON.stringify({
+      label, generator: 'node', rep, clients, senders: 1, messages, rate, delivered: r.delivered, expected: r.expected,
+      closed_early: r.closedEarly, elapsed_s: r.elapsedS, msgs_per_s: perSecond, p50_ms: r.p50, p99_ms: r.p99, max_ms: r.max,
+      loadgen_busy: r.busy,
+    })}`);
+    failed ||= r.delivered < r.expected;
+  } catch (e) {
+    console.log(`  run ${rep}: failed: ${e.message}`);
+    console.log(`RESULT ${JSON.stringify({ label, generator: 'node', rep, error: e.message })}`);
+    failed = true;
+  }
+}
+process.exit(failed ? 1 : 0);
