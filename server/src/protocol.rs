@@ -367,7 +367,7 @@ fn clip(s: &str, max_chars: usize) -> String {
 }
 
 /// A room member as listed in `joined`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     /// Server-assigned user id.
