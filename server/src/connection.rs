@@ -2,8 +2,8 @@
 //! ping/pong, decoding the endpoint's own messages (error frames for bad ones), the bounded
 //! outbound queue and closing with the documented codes.
 //!
-//! Each socket runs two halves in one task: the reader (this loop, which calls into the
-//! endpoint) and the writer (which drains the outbound queue into the socket). Everything sent
+//! Each socket runs two halves: the reader (this loop, which calls into the endpoint) and the
+//! writer (its own task, which drains the outbound queue into the socket). Everything sent
 //! to a client — direct replies and broadcasts alike — goes through that one bounded queue, and
 //! nothing ever waits for room in it: a full queue marks the client as a slow consumer, which
 //! is closed with 1013 while everyone else carries on.
@@ -63,6 +63,12 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_TOKEN_WAIT_MS: u64 = 365 * 24 * 3600 * 1000;
 /// Most frames written before one flush; batching keeps fan-out cheap.
 const WRITE_BATCH: usize = 64;
+/// Bytes tungstenite reads from the socket at a time. It zero-fills that much of its read
+/// buffer before *every* read attempt, and the reader is polled whenever the socket's task
+/// wakes, so once per broadcast it writes: at the default 128 KiB, `memset` was 42% of the
+/// server's CPU in the 1,000-client fan-out (perf, 2026-12-04). Client frames here are small;
+/// a larger one is simply read in several steps.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// What a WebSocket endpoint does with the frames the shared loop lets through.
 pub trait Endpoint: Send + 'static {
@@ -283,6 +289,7 @@ pub fn accept<E: Endpoint>(
     let tracked = state.tracker.token();
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "upgrade failed"))
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
@@ -386,7 +393,18 @@ async fn run<E: Endpoint>(
             let _ = timeout(CLOSE_HANDSHAKE_TIMEOUT, writer_gone.cancelled()).await;
         }
     };
-    tokio::join!(reader, writer);
+    // The writer is a task of its own, so a broadcast wakes only the writers: with both halves
+    // in one task, every queued frame also re-polled the reader's dozen branches (a lock shared
+    // by all sockets among them). Measured, 1,000 clients, Rust load generator, 12 runs each:
+    // burst 729,816 → 1,312,480 deliveries/s, paced p99 13.65 → 12.72 ms. (Polling the halves
+    // through a `FuturesUnordered` in one task instead cost 27% of the burst rate.) The writer
+    // ends when the reader's side is gone (close command sent or dropped), and this task waits
+    // for it, so shutdown still waits for every close handshake.
+    let writer = tokio::spawn(writer);
+    let ((), finished) = tokio::join!(reader, writer);
+    if let Err(e) = finished {
+        tracing::error!(error = %e, "socket writer task failed");
+    }
     metrics.connections.dec();
 }
 
