@@ -17,6 +17,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { onJoin } from '../socketio-rooms.mjs';
+
 const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
 const { Server } = require('socket.io');
 
@@ -37,15 +39,7 @@ io.on('connection', (socket) => {
   nextUser += 1;
   const userId = `u${nextUser}`;
   const name = String(socket.handshake.query.name || '').trim().slice(0, 32) || `Guest ${nextUser}`;
-  socket.on('join', (msg, ack) => {
-    const room = msg && typeof msg.room === 'string' ? msg.room : '';
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(room)) {
-      if (typeof ack === 'function') ack({ error: 'invalid', message: 'bad room' });
-      return;
-    }
-    socket.join(room);
-    if (typeof ack === 'function') ack({ room, members: io.of('/').adapter.rooms.get(room)?.size ?? 0 });
-  });
+  onJoin(socket, (room) => ({ members: io.of('/').adapter.rooms.get(room)?.size ?? 0 }));
   socket.on('message', (msg, ack) => {
     const room = msg && typeof msg.room === 'string' ? msg.room : '';
     if (!socket.rooms.has(room) || typeof msg.text !== 'string') {
