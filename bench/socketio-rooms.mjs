@@ -1,5 +1,5 @@
 // Shared by the socket.io 4 benchmark servers (bench/fanout/, bench/recovery/): the `join` event
-// as both handle it, so the two servers check room names the same way our dev server does.
+// as both handle it (room names checked as our dev server does), and how both listen and stop.
 
 const ROOM = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -17,4 +17,17 @@ export function onJoin(socket, reply) {
     socket.join(room);
     if (typeof ack === 'function') ack({ room, ...reply(room) });
   });
+}
+
+/** Listens on 127.0.0.1:`port` (0: any free port), prints "listening on URL", closes on SIGTERM/SIGINT. */
+export function listen(http, io, port) {
+  http.listen(port, '127.0.0.1', () => {
+    console.log(`listening on http://127.0.0.1:${http.address().port}`);
+  });
+  for (const signal of ['SIGTERM', 'SIGINT']) {
+    process.on(signal, () => {
+      io.close();
+      process.exit(0);
+    });
+  }
 }

@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { onJoin } from '../socketio-rooms.mjs';
+import { listen, onJoin } from '../socketio-rooms.mjs';
 
 const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
 const { Server } = require('socket.io');
@@ -94,12 +94,4 @@ io.on('connection', (socket) => {
   });
 });
 
-http.listen(port, '127.0.0.1', () => {
-  console.log(`listening on http://127.0.0.1:${http.address().port}`);
-});
-for (const signal of ['SIGTERM', 'SIGINT']) {
-  process.on(signal, () => {
-    io.close();
-    process.exit(0);
-  });
-}
+listen(http, io, port);
