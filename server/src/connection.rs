@@ -64,10 +64,10 @@ const MAX_TOKEN_WAIT_MS: u64 = 365 * 24 * 3600 * 1000;
 /// Most frames written before one flush; batching keeps fan-out cheap.
 const WRITE_BATCH: usize = 64;
 /// Bytes tungstenite reads from the socket at a time. It zero-fills that much of its read
-/// buffer before *every* read attempt, and the reader is polled whenever the socket's task
-/// wakes, so once per broadcast it writes: at the default 128 KiB, `memset` was 42% of the
-/// server's CPU in the 1,000-client fan-out (perf, 2026-12-04). Client frames here are small;
-/// a larger one is simply read in several steps.
+/// buffer before *every* read attempt, i.e. every time the reader is polled: at the default
+/// 128 KiB, with the reader then polled once per broadcast (before the writer had a task of its
+/// own), `memset` was 42% of the server's CPU in the 1,000-client fan-out (perf, 2026-12-04).
+/// Client frames here are small; a larger one is simply read in several steps.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// What a WebSocket endpoint does with the frames the shared loop lets through.
