@@ -207,41 +207,42 @@ if wants fanout; then
   # latency is not queueing behind a backlog.
   if [ -n "$quick" ]; then scenarios=("100 1000 500 500" "1000 100 100 50"); else scenarios=("100 2000 1500 500" "1000 200 150 50"); fi
   # run_loadgen GENERATOR PROTOCOL LABEL URLS SENDER_URL: GENERATOR rust|node; PROTOCOL
-  # typed|socketio; URLS where receivers connect (the Rust generator takes a list), HTTP base for node.
+  # typed|socketio; URLS where receivers connect (the Rust generator takes a list of WebSocket
+  # URLs, the Node one an HTTP base), SENDER_URL where the sender connects (Rust only).
   run_loadgen() {
-    local generator=$1 protocol=$2 label=$3 urls=$4 sender=$5 s clients burst paced rate mode messages
+    local generator=$1 protocol=$2 label=$3 urls=$4 sender=$5 s clients burst paced rate mode messages offered
+    local cmd=("$loadgen" --sender-url "$sender")
+    [ "$generator" = node ] && cmd=(node bench/fanout/loadgen.mjs)
     for s in "${scenarios[@]}"; do
       read -r clients burst paced rate <<<"$s"
       log "fan-out ($generator generator): $label, $clients clients: burst of $burst, then $paced at $rate msg/s ($reps runs each)"
       for mode in burst paced; do
-        if [ "$mode" = burst ]; then messages=$burst; else messages=$paced; fi
-        if [ "$generator" = rust ]; then
-          timeout 900 "$loadgen" --protocol "$protocol" --url "$urls" --sender-url "$sender" --clients "$clients" \
-            --messages "$messages" --rate "$([ "$mode" = burst ] && echo 0 || echo "$rate")" --reps "$reps" \
-            --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
-        else
-          timeout 900 node bench/fanout/loadgen.mjs --protocol "$protocol" --url "$urls" --clients "$clients" \
-            --messages "$messages" --rate "$([ "$mode" = burst ] && echo 0 || echo "$rate")" --reps "$reps" \
-            --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
-        fi
+        if [ "$mode" = burst ]; then messages=$burst offered=0; else messages=$paced offered=$rate; fi
+        timeout 900 "${cmd[@]}" --protocol "$protocol" --url "$urls" --clients "$clients" --messages "$messages" \
+          --rate "$offered" --reps "$reps" --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
         grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
       done
     done
   }
+  # fan_out GENERATOR PROTOCOL LABEL: runs the generator against the server just started
+  # (DEV_SERVER_URL), where that protocol lives on it, then stops the server.
+  fan_out() {
+    local target=$DEV_SERVER_URL
+    if [ "$1" = rust ]; then
+      target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
+      [ "$2" = socketio ] && target="${DEV_SERVER_URL/http:/ws:}/socket.io/?EIO=4&transport=websocket"
+    fi
+    run_loadgen "$1" "$2" "$3" "$target" "$target"
+    stop_spawned
+  }
   # Each server is started afresh for each generator, so neither inherits the other's heap.
   for generator in rust node; do
     start_dev_server "$server_bin" "$logs/fanout-server.log" --addr 127.0.0.1:0 "${server_flags[@]}"
-    if [ "$generator" = rust ]; then target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat; else target=$DEV_SERVER_URL; fi
-    run_loadgen "$generator" typed "our dev server" "$target" "$target"
-    stop_spawned
+    fan_out "$generator" typed "our dev server"
     start_dev_server node "$logs/fanout-node.log" bench/node-ws/server.mjs --port 0
-    if [ "$generator" = rust ]; then target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat; else target=$DEV_SERVER_URL; fi
-    run_loadgen "$generator" typed "Node ws" "$target" "$target"
-    stop_spawned
+    fan_out "$generator" typed "Node ws"
     start_dev_server node "$logs/fanout-socketio.log" bench/fanout/socketio-server.mjs --port 0
-    if [ "$generator" = rust ]; then target="${DEV_SERVER_URL/http:/ws:}/socket.io/?EIO=4&transport=websocket"; else target=$DEV_SERVER_URL; fi
-    run_loadgen "$generator" socketio "socket.io 4" "$target" "$target"
-    stop_spawned
+    fan_out "$generator" socketio "socket.io 4"
   done
 
   # Dev server + Redis broker, 2 instances sharing one redis-server (Debian's, from
