@@ -591,23 +591,35 @@ struct Inner {
 
 #[derive(Default)]
 struct Listeners {
-    frame: Vec<(u64, FrameListener)>,
-    status: Vec<(u64, StatusListener)>,
-    open: Vec<(u64, OpenListener)>,
-    close: Vec<(u64, CloseListener)>,
-    give_up: Vec<(u64, GiveUpListener)>,
-    delivery: Vec<(u64, DeliveryListener)>,
+    frame: ListenerList<FrameListener>,
+    status: ListenerList<StatusListener>,
+    open: ListenerList<OpenListener>,
+    close: ListenerList<CloseListener>,
+    give_up: ListenerList<GiveUpListener>,
+    delivery: ListenerList<DeliveryListener>,
     next: u64,
+}
+
+/// Listeners of one kind, shared copy-on-write: calling them takes a snapshot (an `Rc` clone,
+/// no allocation per frame) so one may subscribe or unsubscribe while being called; changing
+/// the list copies it only while such a snapshot is alive.
+type ListenerList<L> = Rc<Vec<(u64, L)>>;
+
+/// Drops listener `id` from `list`, copying the list only when it holds it.
+fn unlisten<L: Clone>(list: &mut ListenerList<L>, id: u64) {
+    if list.iter().any(|(i, _)| *i == id) {
+        Rc::make_mut(list).retain(|(i, _)| *i != id);
+    }
 }
 
 impl Listeners {
     fn remove(&mut self, id: u64) {
-        self.frame.retain(|(i, _)| *i != id);
-        self.status.retain(|(i, _)| *i != id);
-        self.open.retain(|(i, _)| *i != id);
-        self.close.retain(|(i, _)| *i != id);
-        self.give_up.retain(|(i, _)| *i != id);
-        self.delivery.retain(|(i, _)| *i != id);
+        unlisten(&mut self.frame, id);
+        unlisten(&mut self.status, id);
+        unlisten(&mut self.open, id);
+        unlisten(&mut self.close, id);
+        unlisten(&mut self.give_up, id);
+        unlisten(&mut self.delivery, id);
     }
 
     fn clear(&mut self) {
@@ -916,15 +928,15 @@ impl Connection {
         self.0.inner.try_borrow().is_ok_and(|inner| inner.shut_down)
     }
 
-    fn listen<L>(
+    fn listen<L: Clone>(
         &self,
-        pick: impl FnOnce(&mut Listeners) -> &mut Vec<(u64, L)>,
+        pick: impl FnOnce(&mut Listeners) -> &mut ListenerList<L>,
         listener: L,
     ) -> ListenerGuard {
         let mut listeners = self.0.listeners.borrow_mut();
         let id = listeners.next;
         listeners.next += 1;
-        pick(&mut listeners).push((id, listener));
+        Rc::make_mut(pick(&mut listeners)).push((id, listener));
         ListenerGuard {
             conn: Rc::downgrade(&self.0),
             id,
@@ -1095,12 +1107,21 @@ fn dispatch(engine: &Engine, weak: &Weak<Engine>, notices: Vec<Notice>) {
     }
 }
 
-/// The listeners of one kind, cloned out so one may subscribe or unsubscribe while being called.
-fn snapshot<L: Clone>(engine: &Engine, pick: impl Fn(&Listeners) -> &Vec<(u64, L)>) -> Vec<L> {
-    match engine.listeners.try_borrow() {
-        Ok(listeners) => pick(&listeners).iter().map(|(_, l)| l.clone()).collect(),
-        Err(_) => Vec::new(),
-    }
+/// The listeners of one kind as they are now, so one may subscribe or unsubscribe while being
+/// called (see [`ListenerList`]).
+fn snapshot<L>(
+    engine: &Engine,
+    pick: impl Fn(&Listeners) -> &ListenerList<L>,
+) -> impl Iterator<Item = L>
+where
+    L: Clone,
+{
+    let list = engine
+        .listeners
+        .try_borrow()
+        .map(|listeners| pick(&listeners).clone())
+        .unwrap_or_default();
+    (0..list.len()).map(move |i| list[i].1.clone())
 }
 
 impl Inner {

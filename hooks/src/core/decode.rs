@@ -21,6 +21,23 @@ pub fn is_json_object(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 
+/// The `type` of a frame that starts exactly `{"type":"…"` (every frame our server sends does),
+/// read without parsing; `None` when the frame starts any other way (whitespace included) or
+/// the type has an escape: then only a parse can tell. The engine's per-frame checks use it to
+/// skip frames that cannot be theirs: a 100,000-message burst otherwise paid a substring scan
+/// per check per frame.
+pub fn leading_type(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix(r#"{"type":""#)?;
+    let end = rest.bytes().position(|c| c == b'"' || c == b'\\')?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// Whether the frame's leading `type` is known and is none of `kinds`: such a frame can be
+/// skipped by a check that only wants `kinds`.
+pub fn surely_not(text: &str, kinds: &[&str]) -> bool {
+    leading_type(text).is_some_and(|kind| !kinds.contains(&kind))
+}
+
 /// The server's `welcome` (first frame on every connection, `docs/protocol.md`): who this
 /// connection is. The engine keeps the latest in `ConnectionStatus::welcome`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -48,7 +65,7 @@ struct WelcomeFrame {
 /// The `welcome` in `frame`, or `None` for any other frame.
 pub fn welcome(frame: &str) -> Option<Welcome> {
     // Every inbound frame passes through here: skip the parse for ordinary traffic.
-    if !frame.contains("welcome") || !is_json_object(frame) {
+    if surely_not(frame, &["welcome"]) || !frame.contains("welcome") || !is_json_object(frame) {
         return None;
     }
     let parsed: WelcomeFrame = serde_json::from_str(frame).ok()?;
@@ -135,7 +152,59 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde::Deserialize;
+
+    #[test]
+    fn the_leading_type_is_read_only_when_it_comes_first_and_plain() {
+        assert_eq!(
+            leading_type(r#"{"type":"message","seq":1}"#),
+            Some("message")
+        );
+        assert_eq!(leading_type(r#"{"type":""}"#), Some(""));
+        // Not first, spaced, escaped, not a string, not an object, cut short: only a parse can tell.
+        assert_eq!(leading_type(r#" {"type":"pong"}"#), None);
+        assert_eq!(leading_type(r#"{ "type" : "pong" }"#), None);
+        assert_eq!(leading_type(r#"{"seq":1,"type":"message"}"#), None);
+        assert_eq!(leading_type(r#"{"type":"mess\u0061ge"}"#), None);
+        assert_eq!(leading_type(r#"{"type":7}"#), None);
+        assert_eq!(leading_type(r#"["type","message"]"#), None);
+        assert_eq!(leading_type(r#"{"type":"message"#), None);
+        assert_eq!(leading_type(""), None);
+        assert!(surely_not(r#"{"type":"message"}"#, &["pong"]));
+        assert!(!surely_not(r#"{"type":"pong"}"#, &["pong"]));
+        assert!(!surely_not(r#"{"id":1,"type":"message"}"#, &["pong"]));
+    }
+
+    #[derive(Deserialize)]
+    struct TypeField {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+
+    proptest! {
+        /// Skipping is safe: whenever `surely_not` says a frame is none of `kinds`, a full parse
+        /// never finds one of `kinds` in it either.
+        #[test]
+        fn surely_not_never_skips_a_frame_a_parse_would_take(
+            kind in "[a-z:\"\\\\ ]{0,8}",
+            tail in "[a-z0-9,:\"{}\\[\\] ]{0,24}",
+            wanted in "[a-z: ]{0,8}",
+        ) {
+            for text in [
+                format!(r#"{{"type":"{kind}"{tail}"#),
+                format!(r#"{{"type":{}{tail}"#, serde_json::Value::from(kind.clone())),
+                format!(r#"{{"type":{}}}"#, serde_json::Value::from(kind.clone())),
+            ] {
+                let kinds = [wanted.as_str(), "pong"];
+                if surely_not(&text, &kinds) {
+                    if let Ok(parsed) = serde_json::from_str::<TypeField>(&text) {
+                        prop_assert!(!kinds.contains(&parsed.kind.as_str()), "{text}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_welcome_is_recognised_and_nothing_else() {

@@ -293,7 +293,10 @@ pub fn pong_id(frame: &str) -> Option<u64> {
 /// A `{"type":"pong"}` frame of the protocol: with its `id`, or answering the latest ping.
 fn protocol_pong(frame: &str) -> Option<PongMatch> {
     // Every inbound frame passes through here: skip the JSON parse for ordinary traffic.
-    if !frame.contains("pong") || !super::is_json_object(frame) {
+    if super::decode::surely_not(frame, &["pong"])
+        || !frame.contains("pong")
+        || !super::is_json_object(frame)
+    {
         return None;
     }
     let pong: Pong = serde_json::from_str(frame).ok()?;

@@ -54,9 +54,15 @@ pub struct StreamFrame {
 }
 
 impl StreamFrame {
+    /// The frame types whose fields resuming and acknowledging read; others are skipped unread.
+    pub const TYPES: [&'static str; 5] = ["welcome", "joined", "message", "replayed", "ack"];
+
     /// Reads the fields from a text frame; `None` for a frame that carries none of them (checked
     /// cheaply before any parsing) or is not a JSON object.
     pub fn read(text: &str) -> Option<Self> {
+        if super::decode::surely_not(text, &Self::TYPES) {
+            return None;
+        }
         let relevant =
             text.contains("\"seq\"") || text.contains("\"epoch\"") || text.contains("\"clientId\"");
         if !relevant || !super::decode::is_json_object(text) {
