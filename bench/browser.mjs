@@ -68,20 +68,25 @@ async function ingest(url, out) {
   const browser = await launch();
   const runs = [];
   try {
+    const one = async (n, mode, rep) => {
+      const r = await ingestOnce(browser, url, mode, n, mode === 'seed' ? seedBudget : 120000);
+      r.rep = rep;
+      runs.push(r);
+      const what = r.finished
+        ? `${r.ms.toFixed(0)} ms, ${r.renders} renders / ${r.frames} frames, lost ${r.lost}`
+        : `unfinished after ${r.budgetS} s (${r.received} rendered)`;
+      console.error(`[bench] ingest ${n} ${mode} #${rep}: ${what}`);
+      return r;
+    };
     for (const n of sizes) {
-      for (const mode of ['raw', 'hook', 'seed']) {
-        for (let rep = 1; rep <= REPS; rep++) {
-          const budget = mode === 'seed' ? seedBudget : 120000;
-          const r = await ingestOnce(browser, url, mode, n, budget);
-          r.rep = rep;
-          runs.push(r);
-          const what = r.finished
-            ? `${r.ms.toFixed(0)} ms, ${r.renders} renders / ${r.frames} frames, lost ${r.lost}`
-            : `unfinished after ${r.budgetS} s (${r.received} rendered)`;
-          console.error(`[bench] ingest ${n} ${mode} #${rep}: ${what}`);
-          // The seed pattern is quadratic: once it misses the budget, more reps only burn time.
-          if (!r.finished) break;
-        }
+      // Raw and hook alternate, so both see the machine in the same state (run-to-run drift on
+      // a shared box is larger than the difference measured).
+      for (let rep = 1; rep <= REPS; rep++) {
+        for (const mode of rep % 2 ? ['raw', 'hook'] : ['hook', 'raw']) await one(n, mode, rep);
+      }
+      // The seed pattern is quadratic: once it misses the budget, more reps only burn time.
+      for (let rep = 1; rep <= REPS; rep++) {
+        if (!(await one(n, 'seed', rep)).finished) break;
       }
     }
   } finally {
