@@ -212,7 +212,68 @@ def page_breakdown(all_rows, by_page):
 
 # What taking each crate's share out of the default app would cost (bench/crates.mjs gives the
 # bytes). Keyed by the row bench/crates.mjs prints; a row without an entry says so.
-CUT_COST = {}
+CUT_COST = {
+    "yew": "The framework: virtual DOM, diff, scheduler, hooks, and the components' `view`s it instantiates. "
+           "Not cuttable in a Yew template; a Yew hello world alone is 55.9 KB (table above).",
+    "realtime_hooks": "The connection engine every page shares: reconnect with backoff, the send queue, heartbeat, "
+                      "typed errors, resume and acks (issue #16: 6.6 KB on pages without a chat), the token source "
+                      "(issue #15). Each piece is a feature some page relies on; cutting one loses it in every app.",
+    "realtime_pages": "The four pages' views and state. Each page is a cargo feature: an app without a page saves "
+                      "its share (the by-page table: +32 to +55 KB alone, less together as they share code).",
+    "yew_realtime_app": "The shell: router, header, the sign-in screen and session (issue #15: about 10 KB). Sign-in "
+                        "as a cargo feature would save that in apps generated with `auth_login_url` empty; the "
+                        "default app signs in, so not here.",
+    "core": "Rust's core library as used: `fmt`, slices, `str` search, panics. `panic_immediate_abort` would drop "
+            "panic messages and locations (a few KB) but needs `-Zbuild-std` on nightly, which the pinned "
+            "stable toolchain rules out.",
+    "alloc": "`Vec`/`String`/`Rc`/`VecDeque` code instantiated for the app's types (charged to `alloc`). Falls "
+             "only with fewer distinct element types.",
+    "std": "Allocator entry points, panic machinery, thread-locals. Fixed.",
+    "dlmalloc": "Rust's default wasm allocator. A smaller one (`talc`, `lol_alloc`) would save 2–5 KB (estimate), "
+                "but the simple ones leak or slow down under per-frame churn (a 100k burst allocates per frame); "
+                "wee_alloc is unmaintained. Not taken.",
+    "serde_json": "Reading and writing every wire frame, the session in `sessionStorage`. A hand-written reader "
+                  "for our frames would lose serde's typed errors for malformed frames; about 10 KB for a "
+                  "parser to maintain (estimate). Not taken.",
+    "serde": "serde's derive support for the message types (tagged-enum buffering lives here). Falls with fewer "
+             "`Deserialize` types.",
+    "serde_core": "serde's traits and primitive impls. Fixed with serde_json.",
+    "wasm_bindgen": "wasm-bindgen's side of the JS glue: closure shims, externref table. Fixed per closure "
+                    "signature.",
+    "js_sys": "Bindings to JS builtins (Date, Array, Promise). Fixed.",
+    "web_sys": "Bindings to the web APIs the app calls. Fixed per API used.",
+    "wasm_bindgen_futures": "Async glue (fetch, URL sources, timers). Fixed; the design names it.",
+    "gloo_net": "The sign-in's and publish form's HTTP calls (issue #15 measured about 7 KB with its "
+                "bindings). The design names gloo-net for the pages' HTTP calls; a hand-written `fetch` would "
+                "keep most of the bindings (estimate: saves half).",
+    "hashbrown": "Hash maps: the send queue's keys and resume's streams here, Yew's internals. Sorted `Vec`s saved "
+                 "5–9 KB each time they replaced a `BTreeMap` (session 2, 3); these maps are keyed by "
+                 "strings on paths that must stay O(1).",
+    "indexmap": "Yew's internals (keyed children). Fixed with Yew.",
+    "implicit_clone": "Yew's `IString`/`IArray` props. Fixed with Yew.",
+    "console_error_panic_hook": "Prints a readable panic in the console. Stays: a panic must never be silent.",
+    "(data: strings, tables, panic locations)": "String literals (event names, error texts, the scoped "
+        "styles' CSS: 7.7 KB raw), panic locations, number tables. Shorter texts would save bytes but lose "
+        "the readable errors the UI shows.",
+    "(wasm-bindgen JS glue: the .js file)": "One JS shim per imported web API and closure signature. Falls "
+                                            "with fewer distinct APIs.",
+    "zmij": "Float formatting for JSON numbers (cursor positions on the wire). Sending integers (thousandths) "
+            "instead would drop it: 1.5 KB, at the cost of a wire-format change every client and server shares.",
+    "(unnamed functions)": "Functions wasm-opt left without a name (outlined or merged code from the rows above). "
+                           "Falls with them.",
+    "(other: exports and shims)": "The wasm's exports and wasm-bindgen's generated shims. Fixed per export.",
+    "(wasm sections: types, imports, exports, tables)": "Function signatures, import names, the indirect-call "
+                                                        "table. Falls with the code above.",
+}
+
+
+def cut_cost(row):
+    """What cutting a by-crate row would cost, or None when nobody assessed it."""
+    if row["row"] in CUT_COST:
+        return CUT_COST[row["row"]]
+    if row["gzipShare"] < 1000:
+        return "Under 1 KB gzip: no cut here would move the total."
+    return None
 
 
 def crate_breakdown(crates, gap):
@@ -223,7 +284,7 @@ def crate_breakdown(crates, gap):
     for r in crates["rows"]:
         rows.append([f"`{r['row']}`" if not r["row"].startswith("(") else r["row"], f"{r['functions']:,}" if r["functions"] else "—",
                      f"{r['raw']:,}", f"{r['gzipShare'] / 1000:.1f} KB",
-                     CUT_COST.get(r["row"], "not assessed")])
+                     cut_cost(r) or "**not assessed**"])
     return ("\n\nBy crate (the default app, the same wasm-opt -Oz with the name section kept: `bench/crates.mjs`). Each "
             "function is charged to the crate its name starts with (for `<T as Trait>::f`, T's crate: a `Vec<OurType>` "
             "method counts as `alloc`); raw bytes are exact, the gzip column is an estimate (each row gzipped alone, "
@@ -259,7 +320,7 @@ if bundle:
             targets.append(("default app ≤ 130 KB gzip (wasm + js)", figure, kb <= 130))
             gap = r["total"]["gzip"] - 130_000
             if gap > 0 and crates:
-                assessed = sum(1 for c in crates["rows"] if c["row"] in CUT_COST)
+                assessed = sum(1 for c in crates["rows"] if cut_cost(c))
                 targets.append(("default app over 130 KB: the gap itemised by crate, with what each cut would cost",
                                 f"{len(crates['rows'])} rows, {assessed} with the cost of cutting them (section 2)",
                                 assessed == len(crates["rows"])))
