@@ -3,29 +3,36 @@
 // be checked with a yardstick written by someone else's tools.
 //
 //   node bench/fanout/loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT \
-//       [--clients 1000] [--messages 200] [--rate 0] [--reps 3] [--label L] [--timeout-s 60]
+//       [--clients 1000] [--messages 200] [--rate 0] [--reps 3] [--workers 1] [--label L] [--timeout-s 60]
 //
 // Protocols: `typed` speaks docs/protocol.md's typed-chat subset on /ws/typed-chat (our dev
 // server, bench/node-ws/server.mjs); `socketio` speaks socket.io 4 (bench/fanout/socketio-server.mjs)
 // over its WebSocket transport, one connection per client.
 //
+// The clients live in --workers worker threads (an equal share each; the sender, client 0, in
+// the first); the main thread only runs the scenario and keeps the clock. One JavaScript thread
+// receives about 750,000 deliveries/s here, less than a fast server sends: with one worker the
+// generator, not the server, sets the pace of a burst (`loadgen_busy` near 1 says so).
+//
 // Each run, in a fresh room with fresh connections:
-//  1. N clients connect and join the room (32 handshakes at a time). On `typed` it waits until
-//     every client has heard of every member (`joined` + `user:joined`) or join traffic has been
-//     quiet for 500 ms, so the O(N²) join announcements are not counted as fan-out.
+//  1. N clients connect and join the room (32 handshakes at a time in all). On `typed` it waits
+//     until every client has heard of every member (`joined` + `user:joined`) or join traffic
+//     has been quiet for 500 ms, so the O(N²) join announcements are not counted as fan-out.
 //  2. Client 0 sends M messages, text "<n> <µs since the run's base>": all at once (`--rate 0`,
 //     a burst) or paced at R messages/s. Every member, the sender included, must receive each.
-//  3. Per delivery: receipt time − send time (one process, one clock). Deliveries/s = deliveries
-//     / (last receipt − first send). A client that hears nothing for 5 s stops waiting.
-// The clients share this process's one thread; its event-loop utilisation while the messages
-// flow is reported (`loadgen_busy`: near 1 means the generator, not the server, set the pace).
-// Each run prints a human line and a `RESULT {json}` line (the same fields as fanout_bench's, plus
-// `generator` and `loadgen_busy`); the exit status is 1 when a run lost deliveries or failed.
+//  3. Per delivery: receipt time − send time (wall-clock ms, the same clock in every thread:
+//     `performance.timeOrigin + performance.now()`). Deliveries/s = deliveries / (last receipt −
+//     first send). A run ends when every delivery arrived or nothing arrived for 5 s.
+// `loadgen_busy` is the event-loop utilisation of each worker while the messages flow (near 1:
+// that thread set the pace). Each run prints a human line and a `RESULT {json}` line (the same
+// fields as fanout_bench's, plus `generator`, `workers` and `loadgen_busy`, a list); the exit
+// status is 1 when a run lost deliveries or failed.
 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
 const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
 
@@ -42,16 +49,19 @@ const rate = Number(flag('rate', 0));
 const reps = Number(flag('reps', 3));
 const label = flag('label', protocol);
 const timeoutMs = Number(flag('timeout-s', 60)) * 1000;
+const workers = Number(flag('workers', 1));
 const PARALLEL = 32;
 const QUIET_MS = 500;
 const IDLE_GAP_MS = 5000;
 if (!['typed', 'socketio'].includes(protocol) || !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+$/.test(baseUrl)
-    || !(clients >= 1) || !(messages >= 1) || !(rate >= 0) || !(reps >= 1)) {
-  console.error('usage: loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT [--clients N] [--messages M] [--rate R] [--reps K] (loopback only)');
+    || !(clients >= 1) || !(messages >= 1) || !(rate >= 0) || !(reps >= 1) || !Number.isInteger(workers) || workers < 1 || workers > clients) {
+  console.error('usage: loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT [--clients N] [--messages M] [--rate R] [--reps K] [--workers W ≤ N] (loopback only)');
   process.exit(2);
 }
 
 const now = () => performance.now();
+/** Wall-clock ms, comparable between threads (each thread's performance.now() has its own origin). */
+const wall = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves when `check()` is true (polled every 5 ms), rejects after `ms` naming `what`. */
@@ -63,7 +73,16 @@ async function until(check, ms, what) {
   }
 }
 
-// One run's shared state: the clock, the latencies, the counters the clients bump.
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// This worker's share of one run: the latencies and the counters its clients bump (`base`: the
+// run's wall-clock origin, set by the main thread).
 let run = null;
 
 /** Reads "<n> <µs>" starting at `at` in `buf` (a Buffer or string); returns the µs or -1. */
@@ -86,7 +105,7 @@ function sentMicros(buf, at) {
 function delivered(sentUs) {
   const r = run;
   if (!r || sentUs < 0) return;
-  const at = now();
+  const at = wall();
   r.latencies[r.count] = at - (r.base + sentUs / 1000);
   r.count += 1;
   r.lastReceipt = at;
@@ -199,97 +218,179 @@ class SocketIoClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-/** One run in room `room`; returns its figures. */
-async function once(room) {
+// -- worker side: a share of the clients; answers the main thread's steps, one at a time.
+function workerMain() {
   const Client = protocol === 'typed' ? TypedClient : SocketIoClient;
+  let members = [];
+  let elu = null;
+  // Frames seen before a run is armed (joins) count here too; the run's arrays come with `arm`.
+  run = { base: 0, latencies: new Float64Array(0), count: 0, frames: 0, closedEarly: 0, lastReceipt: 0, sending: false };
+  const steps = {
+    async setup({ room, from, count, parallel }) {
+      members = Array.from({ length: count }, (_, i) => new Client(from + i));
+      let next = 0;
+      await withTimeout(Promise.all(Array.from({ length: Math.min(parallel, count) }, async () => {
+        while (next < members.length) await members[next++].connect(room);
+      })), timeoutMs, 'connecting and joining');
+      // Everyone here heard of everyone, or join traffic quiet for a while.
+      let frames = run.frames;
+      let quietSince = now();
+      await until(() => {
+        if (members.every((m) => m.settled())) return true;
+        if (run.frames !== frames) { frames = run.frames; quietSince = now(); }
+        return now() - quietSince >= QUIET_MS;
+      }, timeoutMs, 'join traffic to settle');
+      return { unsettled: members.filter((m) => !m.settled()).length };
+    },
+    async arm({ base }) {
+      Object.assign(run, { base, latencies: new Float64Array(members.length * messages), count: 0, closedEarly: 0, lastReceipt: 0, sending: true });
+      elu = performance.eventLoopUtilization();
+      return {};
+    },
+    // Client 0 sends every message (burst or paced); answers when the last one is sent.
+    async send({ room }) {
+      const sender = members[0];
+      const text = (n) => `${n} ${Math.round((wall() - run.base) * 1000)}`;
+      const start = wall();
+      if (rate === 0) {
+        for (let n = 0; n < messages; n += 1) sender.send(room, text(n));
+      } else {
+        const interval = 1000 / rate;
+        let sent = 0;
+        await new Promise((resolve) => {
+          const tick = () => {
+            const due = Math.min(messages, Math.floor((wall() - start) / interval) + 1);
+            while (sent < due) sender.send(room, text(sent++));
+            if (sent >= messages) return resolve();
+            setTimeout(tick, Math.max(0, start + sent * interval - wall()));
+          };
+          tick();
+        });
+      }
+      return { start };
+    },
+    async progress() { return { count: run.count }; },
+    async collect() {
+      run.sending = false;
+      const busy = elu ? performance.eventLoopUtilization(elu).utilization : 0;
+      return { latencies: run.latencies.subarray(0, run.count), lastReceipt: run.lastReceipt, closedEarly: run.closedEarly, busy };
+    },
+    async close() {
+      await Promise.all(members.map((m) => (m.ws || m.socket ? m.close() : null)));
+      members = [];
+      return {};
+    },
+  };
+  parentPort.on('message', async ({ id, step, data }) => {
+    try {
+      parentPort.postMessage({ id, ok: await steps[step](data) });
+    } catch (e) {
+      parentPort.postMessage({ id, error: e.message });
+    }
+  });
+}
+
+// -- main side: the scenario and the clock.
+function startWorkers(n) {
+  return Array.from({ length: n }, () => {
+    const worker = new Worker(fileURLToPath(import.meta.url), { argv: process.argv.slice(2) });
+    const pending = new Map();
+    let nextId = 0;
+    worker.on('message', ({ id, ok, error }) => {
+      const p = pending.get(id);
+      pending.delete(id);
+      if (error) p?.reject(new Error(error));
+      else p?.resolve(ok);
+    });
+    worker.on('error', (e) => { for (const p of pending.values()) p.reject(e); pending.clear(); });
+    return {
+      worker,
+      /** Runs STEP in the worker; its own waits have deadlines, this one is the backstop. */
+      call(step, data = {}) {
+        const id = nextId++;
+        return withTimeout(new Promise((resolve, reject) => {
+          pending.set(id, { resolve, reject });
+          worker.postMessage({ id, step, data });
+        }), 2 * timeoutMs + 5000, `worker step ${step}`);
+      },
+    };
+  });
+}
+
+/** One run in room `room`; returns its figures. */
+async function once(pool, room) {
   const expected = clients * messages;
-  run = { base: now(), latencies: new Float64Array(expected), count: 0, frames: 0, closedEarly: 0, lastReceipt: 0, sending: false };
-  const members = Array.from({ length: clients }, (_, i) => new Client(i));
+  const all = (step, data) => Promise.all(pool.map((w) => w.call(step, data)));
   try {
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, clients) }, async () => {
-      while (next < members.length) await members[next++].connect(room);
-    }));
-    // Everyone heard of everyone, or join traffic quiet for a while.
-    let frames = run.frames;
-    let quietSince = now();
-    await until(() => {
-      if (members.every((m) => m.settled())) return true;
-      if (run.frames !== frames) { frames = run.frames; quietSince = now(); }
-      return now() - quietSince >= QUIET_MS;
-    }, timeoutMs, 'join traffic to settle');
-    const unsettled = members.filter((m) => !m.settled()).length;
+    const share = Math.ceil(clients / pool.length);
+    const parallel = Math.max(1, Math.floor(PARALLEL / pool.length));
+    const setups = await Promise.all(pool.map((w, i) => w.call('setup', {
+      room, from: i * share, count: Math.max(0, Math.min(share, clients - i * share)), parallel,
+    })));
+    const unsettled = setups.reduce((a, s) => a + s.unsettled, 0);
     if (unsettled) console.error(`warning: ${unsettled} of ${clients} clients never heard of the whole room`);
 
-    run.count = 0;
-    run.sending = true;
-    const sender = members[0];
-    const base = run.base;
-    const text = (n) => `${n} ${Math.round((now() - base) * 1000)}`;
-    const elu = performance.eventLoopUtilization();
-    const start = now();
-    if (rate === 0) {
-      for (let n = 0; n < messages; n += 1) sender.send(room, text(n));
-    } else {
-      const interval = 1000 / rate;
-      let sent = 0;
-      await new Promise((resolve) => {
-        const tick = () => {
-          const due = Math.min(messages, Math.floor((now() - start) / interval) + 1);
-          while (sent < due) sender.send(room, text(sent++));
-          if (sent >= messages) return resolve();
-          setTimeout(tick, Math.max(0, start + sent * interval - now()));
-        };
-        tick();
-      });
-    }
-    const end = start + timeoutMs;
+    await all('arm', { base: wall() });
+    const sending = pool[0].call('send', { room });
+    const end = now() + timeoutMs;
+    let count = 0;
     let seen = -1;
     let lastChange = now();
-    while (run.count < expected && now() < end) {
-      if (run.count !== seen) { seen = run.count; lastChange = now(); }
+    while (count < expected && now() < end) {
+      count = (await all('progress')).reduce((a, p) => a + p.count, 0);
+      if (count !== seen) { seen = count; lastChange = now(); }
       if (now() - lastChange > IDLE_GAP_MS) break;
       await sleep(2);
     }
-    const busy = performance.eventLoopUtilization(elu).utilization;
-    run.sending = false;
-    const lat = run.latencies.subarray(0, run.count).sort();
+    const { start } = await sending;
+    const outs = await all('collect');
+    const lat = new Float64Array(outs.reduce((a, o) => a + o.latencies.length, 0));
+    let at = 0;
+    for (const o of outs) { lat.set(o.latencies, at); at += o.latencies.length; }
+    lat.sort();
     const pct = (p) => (lat.length ? lat[Math.round((p / 100) * (lat.length - 1))] : NaN);
+    const lastReceipt = Math.max(...outs.map((o) => o.lastReceipt));
     return {
-      delivered: run.count,
+      delivered: lat.length,
       expected,
-      closedEarly: run.closedEarly,
-      elapsedS: Math.max(run.lastReceipt - start, 1e-6) / 1000,
+      closedEarly: outs.reduce((a, o) => a + o.closedEarly, 0),
+      elapsedS: Math.max(lastReceipt - start, 1e-6) / 1000,
       p50: pct(50),
       p99: pct(99),
       max: pct(100),
-      busy,
+      busy: outs.map((o) => Math.round(o.busy * 100) / 100),
     };
   } finally {
-    await Promise.all(members.map((m) => (m.ws || m.socket ? m.close() : null)));
+    await all('close').catch(() => {});
     // Leaving is announced to everyone still there: let that pass before the next run.
     await sleep(200 + clients);
   }
 }
 
-console.log(`fanout loadgen (node, ${protocol}) [${label}]: ${clients} clients, ${messages} messages per run (${rate ? `${rate} msg/s` : 'all at once'}), ${reps} run(s)`);
-let failed = false;
-for (let rep = 1; rep <= reps; rep += 1) {
-  const room = `nbench-${process.pid}-${rep}`;
-  try {
-    const r = await once(room);
-    const perSecond = r.delivered / r.elapsedS;
-    console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${r.closedEarly} closed early; load generator busy ${r.busy.toFixed(2)})`);
-    console.log(`RESULT ${JSON.stringify({
-      label, generator: 'node', rep, clients, senders: 1, messages, rate, delivered: r.delivered, expected: r.expected,
-      closed_early: r.closedEarly, elapsed_s: r.elapsedS, msgs_per_s: perSecond, p50_ms: r.p50, p99_ms: r.p99, max_ms: r.max,
-      loadgen_busy: r.busy,
-    })}`);
-    failed ||= r.delivered < r.expected;
-  } catch (e) {
-    console.log(`  run ${rep}: failed: ${e.message}`);
-    console.log(`RESULT ${JSON.stringify({ label, generator: 'node', rep, error: e.message })}`);
-    failed = true;
+async function main() {
+  console.log(`fanout loadgen (node, ${protocol}) [${label}]: ${clients} clients in ${workers} worker thread(s), ${messages} messages per run (${rate ? `${rate} msg/s` : 'all at once'}), ${reps} run(s)`);
+  const pool = startWorkers(workers);
+  let failed = false;
+  for (let rep = 1; rep <= reps; rep += 1) {
+    const room = `nbench-${process.pid}-${rep}`;
+    try {
+      const r = await once(pool, room);
+      const perSecond = r.delivered / r.elapsedS;
+      console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${r.closedEarly} closed early; load generator busy ${JSON.stringify(r.busy)})`);
+      console.log(`RESULT ${JSON.stringify({
+        label, generator: 'node', workers, rep, clients, senders: 1, messages, rate, delivered: r.delivered, expected: r.expected,
+        closed_early: r.closedEarly, elapsed_s: r.elapsedS, msgs_per_s: perSecond, p50_ms: r.p50, p99_ms: r.p99, max_ms: r.max,
+        loadgen_busy: r.busy,
+      })}`);
+      failed ||= r.delivered < r.expected;
+    } catch (e) {
+      console.log(`  run ${rep}: failed: ${e.message}`);
+      console.log(`RESULT ${JSON.stringify({ label, generator: 'node', workers, rep, error: e.message })}`);
+      failed = true;
+    }
   }
+  process.exit(failed ? 1 : 0);
 }
-process.exit(failed ? 1 : 0);
+
+if (isMainThread) await main();
+else workerMain();
