@@ -38,7 +38,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
+import { serveSteps, startWorkers as spawnWorkers, withTimeout } from '../workers.mjs';
 
 const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
 
@@ -79,13 +80,6 @@ async function until(check, ms, what) {
   }
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** socket.io's reconnect delay (backo2, first attempt): min × (1 ± rand × jitter). */
 function reconnectDelay() {
@@ -449,40 +443,12 @@ async function workerMain() {
       return {};
     },
   };
-  parentPort.on('message', async ({ id, step, data }) => {
-    try {
-      parentPort.postMessage({ id, ok: await steps[step](data) });
-    } catch (e) {
-      parentPort.postMessage({ id, error: e.message });
-    }
-  });
+  serveSteps(steps);
 }
 
 // -- main side ------------------------------------------------------------------------------
 function startWorkers(n) {
-  return Array.from({ length: n }, () => {
-    const worker = new Worker(fileURLToPath(import.meta.url), { argv: process.argv.slice(2), workerData: { worker: true } });
-    const pending = new Map();
-    let nextId = 0;
-    worker.on('message', ({ id, ok, error }) => {
-      const p = pending.get(id);
-      pending.delete(id);
-      if (error) p?.reject(new Error(error));
-      else p?.resolve(ok);
-    });
-    worker.on('error', (e) => { for (const p of pending.values()) p.reject(e); pending.clear(); });
-    return {
-      worker,
-      /** Runs STEP in the worker; its own waits have deadlines, this one is the backstop. */
-      call(step, data = {}) {
-        const id = nextId++;
-        return withTimeout(new Promise((resolve, reject) => {
-          pending.set(id, { resolve, reject });
-          worker.postMessage({ id, step, data });
-        }), 2 * timeoutMs + 5000, `worker step ${step}`);
-      },
-    };
-  });
+  return spawnWorkers(fileURLToPath(import.meta.url), n, 2 * timeoutMs + 5000);
 }
 
 async function runOnce(rep, pool) {
