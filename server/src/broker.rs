@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::history::{HistoryLimits, InProcessHistory, MessageHistory};
-use crate::outlet::{Line, Offer};
 use crate::protocol::{now_ms, Level, Notification, Presence};
 
 /// A boxed, sendable future, so the traits below can be used as trait objects.
@@ -82,8 +81,6 @@ pub struct Subscriber {
     overflow: CancellationToken,
     queued: Arc<AtomicUsize>,
     budget: usize,
-    /// The socket itself, when there is one: frames go straight into it while it is idle.
-    line: Option<Arc<Line>>,
 }
 
 /// The receiving end of a [`Subscriber`]'s queue; taking a frame gives its bytes back to the
@@ -149,17 +146,10 @@ impl Subscriber {
                 overflow: overflow.clone(),
                 queued: queued.clone(),
                 budget,
-                line: None,
             },
             Inbox { rx, queued },
             overflow,
         )
-    }
-
-    /// Lets frames for this subscriber go straight into `line`'s socket while it is idle
-    /// ([`crate::outlet`]); before any clone of the subscriber is handed out.
-    pub fn attach(&mut self, line: Arc<Line>) {
-        self.line = Some(line);
     }
 
     /// Unique id, used to unsubscribe.
@@ -181,23 +171,11 @@ impl Subscriber {
         self.push(Message::Text(envelope.payload.clone()))
     }
 
-    /// Sends any frame to this subscriber's socket: straight in while the socket is idle,
-    /// otherwise through the queue, with the same overflow rule.
+    /// Queues any frame for this subscriber's socket, with the same overflow rule.
     pub fn push(&self, message: Message) -> Delivery {
         if self.overflow.is_cancelled() {
             return Delivery::Overflowed;
         }
-        let Some(line) = &self.line else {
-            return self.enqueue(message);
-        };
-        match line.offer(message, |message| self.enqueue(message)) {
-            Offer::Sent => Delivery::Delivered,
-            Offer::Broken => Delivery::Gone,
-            Offer::Queued(delivery) => delivery,
-        }
-    }
-
-    fn enqueue(&self, message: Message) -> Delivery {
         let bytes = frame_bytes(&message);
         let before = self.queued.fetch_add(bytes, Ordering::AcqRel);
         if before >= self.budget {

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use bytes::Bytes;
-use futures_util::stream::SplitStream;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -31,12 +31,12 @@ use crate::broker::{Envelope, Inbox, Subscriber};
 use crate::client_addr::ClientAddr;
 use crate::config::Config;
 use crate::metrics::EndpointMetrics;
-use crate::outlet::Line;
 use crate::protocol::{
     decode, now_ms, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError,
     ServerMsg,
 };
 use crate::state::{query_param, SharedState, SlotGuard, User};
+use prometheus_client::metrics::counter::Counter;
 
 /// Close code: the server is going away (shutdown, or an idle presence client).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -61,6 +61,8 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for a token's expiry (a year): keeps `Instant` arithmetic far from overflow
 /// whatever `exp` says.
 const MAX_TOKEN_WAIT_MS: u64 = 365 * 24 * 3600 * 1000;
+/// Most frames written before one flush; batching keeps fan-out cheap.
+const WRITE_BATCH: usize = 64;
 /// Bytes tungstenite reads from the socket at a time. It zero-fills that much of its read
 /// buffer before *every* read attempt, i.e. every time the reader is polled: at the default
 /// 128 KiB, with the reader then polled once per broadcast (before the writer had a task of its
@@ -308,14 +310,11 @@ async fn run<E: Endpoint>(
     let opened = Instant::now();
     let metrics = state.metrics.endpoint(E::NAME);
     metrics.connections.inc();
-    let (sink, mut stream) = socket.split();
-    let line = Arc::new(Line::new(sink, metrics.messages_out.clone()));
-    let (mut inbox, outbox, overflow) = Subscriber::new(
+    let (inbox, outbox, overflow) = Subscriber::new(
         user.id.clone(),
         state.config.outbound_capacity(),
         state.config.outbound_queue_bytes,
     );
-    inbox.attach(line.clone());
     let mut conn = Conn {
         state,
         user,
@@ -323,10 +322,17 @@ async fn run<E: Endpoint>(
         topics: Vec::new(),
         query,
     };
+    let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut close_tx = Some(close_tx);
     let writer_gone = CancellationToken::new();
-    let writer = write_loop(line, outbox, close_rx, writer_gone.clone());
+    let writer = write_loop(
+        sink,
+        outbox,
+        close_rx,
+        writer_gone.clone(),
+        metrics.messages_out.clone(),
+    );
     let counted = metrics.clone();
 
     let reader = async move {
@@ -675,70 +681,79 @@ struct CloseCommand {
 }
 
 async fn write_loop(
-    line: Arc<Line>,
+    mut sink: SplitSink<WebSocket, Message>,
     mut outbox: Inbox,
     mut close_rx: oneshot::Receiver<CloseCommand>,
     gone: CancellationToken,
+    written: Counter,
 ) {
     // A frame taken from the queue but not yet handed to the sink; kept outside the write
     // future so a close arriving mid-write can still deliver it.
     let mut held: Option<Message> = None;
-    loop {
+    let mut open = true;
+    while open {
         tokio::select! {
             biased;
             command = &mut close_rx => {
-                line.stop_direct();
                 if let Ok(command) = command {
-                    finish(&line, &mut outbox, held.take(), command).await;
+                    finish(&mut sink, &mut outbox, held.take(), command).await;
                 }
                 break;
             }
-            result = write_some(&line, &mut outbox, &mut held) => match result {
-                Ok(true) => {}
-                Ok(false) => {
-                    // Every sender is gone: the reader has finished and may still want a close
-                    // sent.
-                    line.stop_direct();
-                    if let Ok(command) = close_rx.await {
-                        finish(&line, &mut outbox, held.take(), command).await;
-                    }
-                    break;
+            result = write_some(&mut sink, &mut outbox, &mut held) => match result {
+                Ok((more, frames)) => {
+                    written.inc_by(frames);
+                    open = more;
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "socket write failed");
-                    break;
+                    gone.cancel();
+                    return;
                 }
             },
         }
     }
-    line.release();
+    if !open {
+        // Every sender is gone: the reader has finished and may still want a close sent.
+        if let Ok(command) = close_rx.await {
+            finish(&mut sink, &mut outbox, held.take(), command).await;
+        }
+    }
     gone.cancel();
 }
 
-/// Waits for work (a queued frame, or a direct write the line left unfinished), then writes
-/// it and whatever else is queued ([`Line::poll_write`]). Returns `Ok(false)` when the queue
-/// is closed and empty.
+/// Writes the next frame and whatever else is queued (up to a batch), then flushes once.
+/// Returns `Ok(false)` when the queue is closed and empty.
 async fn write_some(
-    line: &Line,
+    sink: &mut SplitSink<WebSocket, Message>,
     outbox: &mut Inbox,
     held: &mut Option<Message>,
-) -> Result<bool, axum::Error> {
+) -> Result<(bool, u64), axum::Error> {
     if held.is_none() {
-        tokio::select! {
-            biased;
-            frame = outbox.recv() => match frame {
-                Some(frame) => *held = Some(frame),
-                None => return Ok(false),
-            },
-            () = line.woken() => {}
+        *held = outbox.recv().await;
+        if held.is_none() {
+            return Ok((false, 0));
         }
     }
-    std::future::poll_fn(|cx| line.poll_write(cx, held, || outbox.try_recv().ok())).await?;
-    Ok(true)
+    let mut frames = 0;
+    for _ in 0..WRITE_BATCH {
+        std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
+        let Some(frame) = held.take().or_else(|| outbox.try_recv().ok()) else {
+            break;
+        };
+        frames += u64::from(!matches!(frame, Message::Ping(_) | Message::Pong(_)));
+        sink.start_send_unpin(frame)?;
+    }
+    sink.flush().await?;
+    Ok((true, frames))
 }
 
-async fn finish(line: &Line, outbox: &mut Inbox, held: Option<Message>, command: CloseCommand) {
-    let mut sink = line;
+async fn finish(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &mut Inbox,
+    held: Option<Message>,
+    command: CloseCommand,
+) {
     // A client that stopped reading may never take these frames; do not wait forever.
     let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
         if command.drain {

@@ -97,7 +97,6 @@ pub mod http;
 pub mod metrics;
 pub mod notifications;
 pub mod origin;
-pub mod outlet;
 pub mod presence;
 pub mod protocol;
 pub mod redis_backend;
