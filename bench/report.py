@@ -441,12 +441,14 @@ if fan:
                                 f"{ours_p99:.1f} ms vs {theirs:.1f} ms", ours_p99 <= theirs))
     sections.append((
         "## 4. Server fan-out: one sender, everyone in one room" + stamp("fanout", when),
-        "Two load generators, each in its own run against freshly started servers: `server/examples/fanout_bench.rs` "
+        "Two load generators: `server/examples/fanout_bench.rs` "
         "(Rust, tokio-tungstenite) and `bench/fanout/loadgen.mjs` (Node, npm `ws` and `socket.io-client`, the "
         f"clients spread over {node_workers} worker thread(s); *generator busy* is the event-loop utilisation of its busiest "
         "worker, near 1 when it set the pace). Each connects N "
         "clients, joins one room, waits until every member has seen every join, then one member sends; every "
-        "member (the sender included) must receive every message. *Throughput*: a burst sent at once, "
+        "member (the sender included) must receive every message. The three single-instance servers take turns "
+        "run by run (ours, Node ws, socket.io 4, ours, …), each run on a server started for it, so drift on the "
+        "shared machine falls on every row alike. *Throughput*: a burst sent at once, "
         "deliveries/s until the last member has the last message. *Latency*: a paced run offering 50,000 "
         "deliveries/s, send → receipt per delivery. Same machine (load generator and server share the 2 cores). "
         "Servers: ours on `/ws/typed-chat` with its limits raised (`--max-connections 5000 --rate-per-sec 100000 "
