@@ -23,6 +23,11 @@
 //  3. Per delivery: receipt time − send time (wall-clock ms, the same clock in every thread:
 //     `performance.timeOrigin + performance.now()`). Deliveries/s = deliveries / (last receipt −
 //     first send). A run ends when every delivery arrived or nothing arrived for 5 s.
+//  4. Per message (paced runs read these): `first_ms`, the median over messages of its first
+//     receipt's latency (how soon the server starts a broadcast), and `drain_ms`, the median
+//     over messages of last receipt − first receipt. When the server writes faster than this
+//     generator reads, `drain_ms` is the generator's own time to take in one broadcast, a floor
+//     under every server's p99 (bench/notes.md, "Fan-out", 2026-12-05).
 // `loadgen_busy` is the event-loop utilisation of each worker while the messages flow (near 1:
 // that thread set the pace). Each run prints a human line and a `RESULT {json}` line (the same
 // fields as fanout_bench's, plus `generator`, `workers` and `loadgen_busy`, a list); the exit
@@ -79,30 +84,29 @@ async function until(check, ms, what) {
 // run's wall-clock origin, set by the main thread).
 let run = null;
 
-/** Reads "<n> <µs>" starting at `at` in `buf` (a Buffer or string); returns the µs or -1. */
-function sentMicros(buf, at) {
+/** Reads "<n> <µs>" starting at `at` in `buf` (a Buffer or string) and counts the delivery. */
+function delivered(buf, at) {
+  const r = run;
+  if (!r) return;
   const code = (i) => (typeof buf === 'string' ? buf.charCodeAt(i) : buf[i]);
   let i = at;
-  while (i < buf.length && code(i) !== 32) i += 1; // skip the message number
+  let n = 0;
+  for (; i < buf.length && code(i) !== 32; i += 1) n = n * 10 + (code(i) - 48);
   i += 1;
-  let value = 0;
+  let sentUs = 0;
   let digits = 0;
   for (; i < buf.length; i += 1) {
     const c = code(i);
     if (c < 48 || c > 57) break;
-    value = value * 10 + (c - 48);
+    sentUs = sentUs * 10 + (c - 48);
     digits += 1;
   }
-  return digits ? value : -1;
-}
-
-function delivered(sentUs) {
-  const r = run;
-  if (!r || sentUs < 0) return;
-  const at = wall();
-  r.latencies[r.count] = at - (r.base + sentUs / 1000);
+  if (!digits || !(n >= 0 && n < messages)) return;
+  const now = wall();
+  r.latencies[r.count] = now - (r.base + sentUs / 1000);
+  r.message[r.count] = n;
   r.count += 1;
-  r.lastReceipt = at;
+  r.lastReceipt = now;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,7 +142,7 @@ class TypedClient {
         run.frames += 1;
         if (data.length > MESSAGE.length && data.compare(MESSAGE, 0, MESSAGE.length, 0, MESSAGE.length) === 0) {
           const at = data.indexOf(TEXT);
-          if (at >= 0) delivered(sentMicros(data, at + TEXT.length));
+          if (at >= 0) delivered(data, at + TEXT.length);
           return;
         }
         if (data.compare(USER_JOINED, 0, USER_JOINED.length, 0, USER_JOINED.length) === 0) {
@@ -186,7 +190,7 @@ class SocketIoClient {
     this.socket = socket;
     socket.on('message', (m) => {
       run.frames += 1;
-      if (m && typeof m.text === 'string') delivered(sentMicros(m.text, 0));
+      if (m && typeof m.text === 'string') delivered(m.text, 0);
     });
     socket.on('disconnect', () => {
       if (run && run.sending && !this.closed) run.closedEarly += 1;
@@ -218,7 +222,7 @@ function workerMain() {
   let members = [];
   let elu = null;
   // Frames seen before a run is armed (joins) count here too; the run's arrays come with `arm`.
-  run = { base: 0, latencies: new Float64Array(0), count: 0, frames: 0, closedEarly: 0, lastReceipt: 0, sending: false };
+  run = { base: 0, latencies: new Float64Array(0), message: new Int32Array(0), count: 0, frames: 0, closedEarly: 0, lastReceipt: 0, sending: false };
   const steps = {
     async setup({ room, from, count, parallel }) {
       members = Array.from({ length: count }, (_, i) => new Client(from + i));
@@ -237,7 +241,10 @@ function workerMain() {
       return { unsettled: members.filter((m) => !m.settled()).length };
     },
     async arm({ base }) {
-      Object.assign(run, { base, latencies: new Float64Array(members.length * messages), count: 0, closedEarly: 0, lastReceipt: 0, sending: true });
+      const size = members.length * messages;
+      Object.assign(run, {
+        base, latencies: new Float64Array(size), message: new Int32Array(size), count: 0, closedEarly: 0, lastReceipt: 0, sending: true,
+      });
       elu = performance.eventLoopUtilization();
       return {};
     },
@@ -267,7 +274,7 @@ function workerMain() {
     async collect() {
       run.sending = false;
       const busy = elu ? performance.eventLoopUtilization(elu).utilization : 0;
-      return { latencies: run.latencies.subarray(0, run.count), lastReceipt: run.lastReceipt, closedEarly: run.closedEarly, busy };
+      return { latencies: run.latencies.subarray(0, run.count), message: run.message.subarray(0, run.count), lastReceipt: run.lastReceipt, closedEarly: run.closedEarly, busy };
     },
     async close() {
       await Promise.all(members.map((m) => (m.ws || m.socket ? m.close() : null)));
@@ -310,6 +317,21 @@ async function once(pool, room) {
     }
     const { start } = await sending;
     const outs = await all('collect');
+    // Per message: its first and last receipt (latency), over every worker's clients.
+    const first = new Float64Array(messages).fill(Infinity);
+    const last = new Float64Array(messages).fill(-Infinity);
+    for (const o of outs) {
+      for (let i = 0; i < o.latencies.length; i += 1) {
+        const n = o.message[i];
+        if (o.latencies[i] < first[n]) first[n] = o.latencies[i];
+        if (o.latencies[i] > last[n]) last[n] = o.latencies[i];
+      }
+    }
+    const heard = [...first.keys()].filter((n) => first[n] !== Infinity);
+    const median = (values) => {
+      const sorted = Float64Array.from(values).sort();
+      return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : NaN;
+    };
     const lat = new Float64Array(outs.reduce((a, o) => a + o.latencies.length, 0));
     let at = 0;
     for (const o of outs) { lat.set(o.latencies, at); at += o.latencies.length; }
@@ -324,6 +346,8 @@ async function once(pool, room) {
       p50: pct(50),
       p99: pct(99),
       max: pct(100),
+      first: median(heard.map((n) => first[n])),
+      drain: median(heard.map((n) => last[n] - first[n])),
       busy: outs.map((o) => Math.round(o.busy * 100) / 100),
     };
   } finally {
@@ -342,10 +366,10 @@ async function main() {
     try {
       const r = await once(pool, room);
       const perSecond = r.delivered / r.elapsedS;
-      console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms (${r.closedEarly} closed early; load generator busy ${JSON.stringify(r.busy)})`);
+      console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms; per message first receipt ${r.first.toFixed(2)} ms, drain ${r.drain.toFixed(2)} ms (medians) (${r.closedEarly} closed early; load generator busy ${JSON.stringify(r.busy)})`);
       console.log(`RESULT ${JSON.stringify({
         label, generator: 'node', workers, rep, clients, senders: 1, messages, rate, delivered: r.delivered, expected: r.expected,
-        closed_early: r.closedEarly, elapsed_s: r.elapsedS, msgs_per_s: perSecond, p50_ms: r.p50, p99_ms: r.p99, max_ms: r.max,
+        closed_early: r.closedEarly, elapsed_s: r.elapsedS, msgs_per_s: perSecond, p50_ms: r.p50, p99_ms: r.p99, max_ms: r.max, first_ms: r.first, drain_ms: r.drain,
         loadgen_busy: r.busy,
       })}`);
       failed ||= r.delivered < r.expected;
