@@ -11,6 +11,8 @@
 #                                       (BENCH_SOAK_CLIENTS, BENCH_SOAK_SEED, BENCH_SOAK_REDIS_DOWN_S;
 #                                       BENCH_SOAK_REDIS_RESTART=0: no Redis restart, a control run)
 #   BENCH_QUICK=1 scripts/bench.sh      2 repetitions, 10k ingest only, shorter runs (a smoke test)
+#   BENCH_FANOUT_WORKERS=1              the Node fan-out generator's threads for bursts (1), and
+#   BENCH_FANOUT_PACED_WORKERS="1 2"    for paced runs: one pass per count; targets use the first
 #   BENCH_SKIP_BUILD=1 scripts/bench.sh recovery
 #                                       no cargo build of the server when its binary exists
 #                                       (BENCH_SERVER_BIN: another binary than target/release/)
@@ -213,18 +215,20 @@ if wants fanout; then
   # rate offers 50,000 deliveries/s in both sizes: below what either server can deliver, so the
   # latency is not queueing behind a backlog.
   if [ -n "$quick" ]; then scenarios=("100 1000 500 500" "1000 100 100 50"); else scenarios=("100 2000 1500 500" "1000 200 150 50"); fi
-  # run_loadgen GENERATOR PROTOCOL LABEL URLS SENDER_URL CLIENTS MESSAGES RATE MODE RUNS: one
-  # load generator invocation of RUNS runs. GENERATOR rust|node; PROTOCOL typed|socketio; URLS
+  # run_loadgen GENERATOR PROTOCOL LABEL URLS SENDER_URL CLIENTS MESSAGES RATE MODE RUNS [THREADS]:
+  # one load generator invocation of RUNS runs. GENERATOR rust|node; PROTOCOL typed|socketio; URLS
   # where receivers connect (the Rust generator takes a list of WebSocket URLs, the Node one an
-  # HTTP base), SENDER_URL where the sender connects (Rust only); RATE 0 = a burst.
+  # HTTP base), SENDER_URL where the sender connects (Rust only); RATE 0 = a burst; THREADS the
+  # Node generator's worker threads (default BENCH_FANOUT_WORKERS, 1).
   run_loadgen() {
     local generator=$1 protocol=$2 label=$3 urls=$4 sender=$5 clients=$6 messages=$7 rate=$8 mode=$9 runs=${10}
+    local threads=${11:-${BENCH_FANOUT_WORKERS:-1}}
     local cmd=("$loadgen" --sender-url "$sender")
-    # The Node generator's clients in BENCH_FANOUT_WORKERS threads (1). Its one thread is busy
-    # 0.98-0.99 under our burst, but a second thread did not raise the figure on 2 cores (ours,
-    # 1,000 clients, burst of 200: 734,950 and 802,537/s with 1; 566,045, 735,918 and 849,904/s
-    # with 2): the cores the generator and the server share are the limit, not its one thread.
-    [ "$generator" = node ] && cmd=(node bench/fanout/loadgen.mjs --workers "${BENCH_FANOUT_WORKERS:-1}")
+    # The Node generator's clients in 1 thread for bursts: that thread is busy 0.98-0.99 under
+    # ours, but a second did not raise the figure on 2 cores (ours, 1,000 clients, burst of 200:
+    # 734,950 and 802,537/s with 1; 566,045, 735,918 and 849,904/s with 2): the cores the
+    # generator and the server share are the limit, not its one thread.
+    [ "$generator" = node ] && cmd=(node bench/fanout/loadgen.mjs --workers "$threads")
     timeout 900 "${cmd[@]}" --protocol "$protocol" --url "$urls" --clients "$clients" --messages "$messages" \
       --rate "$rate" --reps "$runs" --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
     grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
@@ -244,24 +248,37 @@ if wants fanout; then
       socketio) start_dev_server node "$logs/fanout-socketio.log" bench/fanout/socketio-server.mjs --port 0 ;;
     esac
   }
+  # Paced runs with the Node generator go once per thread count in BENCH_FANOUT_PACED_WORKERS
+  # ("1 2"). On 2 shared cores the paced p99 measures how server and generator share them: a
+  # one-thread generator keeps its core beside a one-thread server (Node ws) but loses it to a
+  # server writing on two (ours), and two generator threads turn that around (2026-12-05, 5
+  # alternated rounds each way by hand: ours 16.0 vs Node ws 13.3 ms with 1, 12.7 vs 14.7 ms
+  # with 2; the bench run that day: 14.5 vs 13.2 and 12.2 vs 12.4). Both rows are printed so a
+  # reader sees the stopwatch's part in the figure; the target rows keep the bursts' count.
   for generator in rust node; do
     for s in "${scenarios[@]}"; do
       read -r clients burst paced rate <<<"$s"
       for mode in burst paced; do
         if [ "$mode" = burst ]; then messages=$burst offered=0 what="burst of $burst"; else messages=$paced offered=$rate what="$paced at $rate msg/s"; fi
-        log "fan-out ($generator generator), $clients clients, $what: ${servers[*]} in turn, $reps rounds"
-        for _ in $(seq "$reps"); do
-          for server in "${servers[@]}"; do
-            start_fanout_server "$server"
-            protocol=typed target=$DEV_SERVER_URL
-            [ "$server" = socketio ] && protocol=socketio
-            if [ "$generator" = rust ]; then
-              target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
-              [ "$protocol" = socketio ] && target="${DEV_SERVER_URL/http:/ws:}/socket.io/?EIO=4&transport=websocket"
-            fi
-            run_loadgen "$generator" "$protocol" "${server_label[$server]}" "$target" "$target" \
-              "$clients" "$messages" "$offered" "$mode" 1
-            stop_spawned
+        thread_counts=("${BENCH_FANOUT_WORKERS:-1}")
+        [ "$generator" = node ] && [ "$mode" = paced ] && read -r -a thread_counts <<<"${BENCH_FANOUT_PACED_WORKERS:-1 2}"
+        for threads in "${thread_counts[@]}"; do
+          how=$generator
+          [ "$generator" = node ] && how="node, $threads thread(s)"
+          log "fan-out ($how generator), $clients clients, $what: ${servers[*]} in turn, $reps rounds"
+          for _ in $(seq "$reps"); do
+            for server in "${servers[@]}"; do
+              start_fanout_server "$server"
+              protocol=typed target=$DEV_SERVER_URL
+              [ "$server" = socketio ] && protocol=socketio
+              if [ "$generator" = rust ]; then
+                target=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
+                [ "$protocol" = socketio ] && target="${DEV_SERVER_URL/http:/ws:}/socket.io/?EIO=4&transport=websocket"
+              fi
+              run_loadgen "$generator" "$protocol" "${server_label[$server]}" "$target" "$target" \
+                "$clients" "$messages" "$offered" "$mode" 1 "$threads"
+              stop_spawned
+            done
           done
         done
       done
