@@ -405,7 +405,12 @@ if fan:
     servers = list(dict.fromkeys(k[1] for k in groups))
     sizes = sorted({k[2] for k in groups})
     # The targets' Node yardstick: the thread count bursts ran with (one, unless told otherwise).
-    burst_node = sorted({generator_key(r) for r in fan if r.get("generator") == "node" and r.get("rate") == 0})
+    # (By the label's mode: a failed run's row has no rate.)
+    burst_node = sorted({generator_key(r) for r in fan
+                         if r.get("generator") == "node" and r["label"].split("|")[2] == "burst"})
+    paced_node = sorted({generator_key(r) for r in fan
+                         if r.get("generator") == "node" and r["label"].split("|")[2] == "paced"}, key=lambda g: int(g[4:]))
+    count = lambda keys: " and ".join(k[4:] for k in keys) or "—"  # noqa: E731
     target_generators = ["rust"] + burst_node[:1]
     rows = []
     burst_med, p99_med = {}, {}
@@ -470,7 +475,7 @@ if fan:
             other_threads.append(f"{generator_name(generator)}: ours {ours_p99:.1f} ms vs Node ws {theirs:.1f} ms")
     threads_line = ""
     if other_threads:
-        threads_line = ("\n\nPaced p99 at 1,000 clients with the Node generator on more threads (medians; not a target "
+        threads_line = ("\n\nPaced p99 at 1,000 clients with the Node generator on other thread counts (medians; not a target "
                         "row, which keeps the thread count the bursts ran with): " + "; ".join(other_threads) + ". "
                         "On 2 shared cores the figure depends on how the server's and the generator's threads share "
                         "them: *drain* shows when the generator, not the server, set the pace of a broadcast.")
@@ -478,7 +483,8 @@ if fan:
         "## 4. Server fan-out: one sender, everyone in one room" + stamp("fanout", when),
         "Two load generators: `server/examples/fanout_bench.rs` "
         "(Rust, tokio-tungstenite) and `bench/fanout/loadgen.mjs` (Node, npm `ws` and `socket.io-client`, the "
-        "clients spread over the worker threads its row names: bursts in one, paced runs in one and again in two; "
+        f"clients spread over the worker threads its row names: bursts in {count(burst_node)}, paced runs in "
+        f"{count(paced_node)}, a pass each; "
         "*generator busy* is the event-loop utilisation of its busiest "
         "worker, near 1 when it set the pace; *first receipt* is the median over messages of a message's first "
         "delivery, *drain* the median over messages of its last receipt − its first, both Node generator only). "

@@ -12,7 +12,8 @@
 #                                       BENCH_SOAK_REDIS_RESTART=0: no Redis restart, a control run)
 #   BENCH_QUICK=1 scripts/bench.sh      2 repetitions, 10k ingest only, shorter runs (a smoke test)
 #   BENCH_FANOUT_WORKERS=1              the Node fan-out generator's threads for bursts (1), and
-#   BENCH_FANOUT_PACED_WORKERS="1 2"    for paced runs: one pass per count; targets use the first
+#   BENCH_FANOUT_PACED_WORKERS="1 2"    for paced runs: one pass per count (the target rows use the
+#                                       bursts' count, so keep it in this list)
 #   BENCH_SKIP_BUILD=1 scripts/bench.sh recovery
 #                                       no cargo build of the server when its binary exists
 #                                       (BENCH_SERVER_BIN: another binary than target/release/)

@@ -330,7 +330,9 @@ async function once(pool, room) {
     const heard = [...first.keys()].filter((n) => first[n] !== Infinity);
     const median = (values) => {
       const sorted = Float64Array.from(values).sort();
-      return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : NaN;
+      const mid = sorted.length >> 1;
+      if (!sorted.length) return NaN;
+      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     };
     const lat = new Float64Array(outs.reduce((a, o) => a + o.latencies.length, 0));
     let at = 0;
