@@ -434,11 +434,19 @@ if fan:
                 # The Node generator reports each worker thread's busy; its busiest one counts.
                 busy = [max(b) if isinstance(b, list) else b
                         for b in (r["loadgen_busy"] for r in burst + paced if "loadgen_busy" in r)]
+                # Who waited for a core (Linux schedstat, first send to last receipt): the server's
+                # CPU per delivery, and the generator's wait per paced message.
+                cpu = lambda runs: [r["server_cpu_ms"] * 1000 / r["delivered"] for r in runs  # noqa: E731
+                                    if r.get("server_cpu_ms") is not None and r["delivered"]]
+                cpu_burst, cpu_paced = cpu(burst), cpu(paced)
+                wait = [r["loadgen_wait_ms"] / r["messages"] for r in paced if r.get("loadgen_wait_ms") is not None]
                 rows.append([f"{clients:,}", generator_name(generator), server, spread(rate) if rate else "—", offered,
                              spread([r["p50_ms"] for r in paced], "{:.1f}"), spread(p99, "{:.1f}"),
                              spread(first, "{:.2f}") if first else "—", spread(drain, "{:.1f}") if drain else "—",
                              f"{lost:,}" + (f" ({errors} failed runs)" if errors else ""),
-                             spread(busy, "{:.2f}") if busy else "—"])
+                             spread(busy, "{:.2f}") if busy else "—",
+                             " / ".join(f"{statistics.median(v):.1f}" if v else "—" for v in (cpu_burst, cpu_paced)),
+                             spread(wait, "{:.2f}") if wait else "—"])
     for clients in sizes:
         for generator in generators:
             gen = generator_name(generator)
@@ -446,10 +454,10 @@ if fan:
             for other in (NODE, SIO):
                 b = burst_med.get((generator, other, clients))
                 if a and b:
-                    rows.append([f"{clients:,}", gen, f"**ratio** ours / {other}", f"**{a / b:.2f}×**"] + [""] * 7)
+                    rows.append([f"{clients:,}", gen, f"**ratio** ours / {other}", f"**{a / b:.2f}×**"] + [""] * 9)
             r = burst_med.get((generator, REDIS, clients))
             if a and r:
-                rows.append([f"{clients:,}", gen, "**ratio** Redis (2 instances) / in-process", f"**{r / a:.2f}×**"] + [""] * 7)
+                rows.append([f"{clients:,}", gen, "**ratio** Redis (2 instances) / in-process", f"**{r / a:.2f}×**"] + [""] * 9)
     # The targets at 1,000 clients, with each generator (the Node one as bursts ran it).
     for generator in target_generators:
         gen = generator_name(generator).split(" ")[0]
@@ -487,7 +495,11 @@ if fan:
         f"{count(paced_node)}, a pass each; "
         "*generator busy* is the event-loop utilisation of its busiest "
         "worker, near 1 when it set the pace; *first receipt* is the median over messages of a message's first "
-        "delivery, *drain* the median over messages of its last receipt − its first, both Node generator only). "
+        "delivery, *drain* the median over messages of its last receipt − its first, both Node generator only; "
+        "from Linux's per-thread `schedstat` between the first send and the last receipt: the server's *CPU* "
+        "per delivery (medians; its threads summed) and the time the *generator waited for a core* "
+        "(runnable, not running) per paced message, latency no server caused but every server's co-located "
+        "threads can cause). "
         "Each connects N "
         "clients, joins one room, waits until every member has seen every join, then one member sends; every "
         "member (the sender included) must receive every message. The three single-instance servers take turns "
@@ -504,7 +516,8 @@ if fan:
         "so every message is delivered locally on A and crosses Redis pub/sub once to reach B's half. "
         "min / median / max over the runs.\n\n"
         + table(["clients", "generator", "server", "burst deliveries/s", "paced offer", "paced p50 ms", "paced p99 ms",
-                 "paced first receipt ms", "paced drain ms", "lost", "generator busy"], rows)
+                 "paced first receipt ms", "paced drain ms", "lost", "generator busy",
+                 "server CPU µs/delivery (burst / paced)", "paced: generator waited for a core, ms/message"], rows)
         + threads_line))
 else:
     keep("fanout")

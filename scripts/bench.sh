@@ -216,20 +216,22 @@ if wants fanout; then
   # rate offers 50,000 deliveries/s in both sizes: below what either server can deliver, so the
   # latency is not queueing behind a backlog.
   if [ -n "$quick" ]; then scenarios=("100 1000 500 500" "1000 100 100 50"); else scenarios=("100 2000 1500 500" "1000 200 150 50"); fi
-  # run_loadgen GENERATOR PROTOCOL LABEL URLS SENDER_URL CLIENTS MESSAGES RATE MODE RUNS [THREADS]:
+  # run_loadgen GENERATOR PROTOCOL LABEL URLS SENDER_URL CLIENTS MESSAGES RATE MODE RUNS [THREADS [PID]]:
   # one load generator invocation of RUNS runs. GENERATOR rust|node; PROTOCOL typed|socketio; URLS
   # where receivers connect (the Rust generator takes a list of WebSocket URLs, the Node one an
   # HTTP base), SENDER_URL where the sender connects (Rust only); RATE 0 = a burst; THREADS the
-  # Node generator's worker threads (default BENCH_FANOUT_WORKERS, 1).
+  # Node generator's worker threads (default BENCH_FANOUT_WORKERS, 1); PID the server's process,
+  # for its CPU time and wait for a core during each run (one server only).
   run_loadgen() {
     local generator=$1 protocol=$2 label=$3 urls=$4 sender=$5 clients=$6 messages=$7 rate=$8 mode=$9 runs=${10}
-    local threads=${11:-${BENCH_FANOUT_WORKERS:-1}}
+    local threads=${11:-${BENCH_FANOUT_WORKERS:-1}} pid=${12:-}
     local cmd=("$loadgen" --sender-url "$sender")
     # The Node generator's clients in 1 thread for bursts: that thread is busy 0.98-0.99 under
     # ours, but a second did not raise the figure on 2 cores (ours, 1,000 clients, burst of 200:
     # 734,950 and 802,537/s with 1; 566,045, 735,918 and 849,904/s with 2): the cores the
     # generator and the server share are the limit, not its one thread.
     [ "$generator" = node ] && cmd=(node bench/fanout/loadgen.mjs --workers "$threads")
+    [ -n "$pid" ] && cmd+=(--server-pid "$pid")
     timeout 900 "${cmd[@]}" --protocol "$protocol" --url "$urls" --clients "$clients" --messages "$messages" \
       --rate "$rate" --reps "$runs" --label "$label|$clients|$mode" >"$logs/fanout.out" 2>>"$logs/fanout.err" || true
     grep '^RESULT ' "$logs/fanout.out" | sed 's/^RESULT //' >>"$results/fanout.jsonl" || true
@@ -277,7 +279,7 @@ if wants fanout; then
                 [ "$protocol" = socketio ] && target="${DEV_SERVER_URL/http:/ws:}/socket.io/?EIO=4&transport=websocket"
               fi
               run_loadgen "$generator" "$protocol" "${server_label[$server]}" "$target" "$target" \
-                "$clients" "$messages" "$offered" "$mode" 1 "$threads"
+                "$clients" "$messages" "$offered" "$mode" 1 "$threads" "$DEV_SERVER_PID"
               stop_spawned
             done
           done

@@ -34,8 +34,8 @@ stop_spawned() {
 }
 
 # start_dev_server BIN LOGFILE ARGS...: starts the dev server on the address in ARGS, waits for
-# its "listening on URL" line and sets DEV_SERVER_URL. Call it directly, not in $(...): a
-# subshell would lose the process from SPAWNED, and nothing would stop it at exit.
+# its "listening on URL" line and sets DEV_SERVER_URL and DEV_SERVER_PID. Call it directly, not
+# in $(...): a subshell would lose the process from SPAWNED, and nothing would stop it at exit.
 start_dev_server() {
   local bin=$1 logfile=$2; shift 2
   local out="$logfile.stdout"
@@ -49,6 +49,7 @@ start_dev_server() {
     sleep 0.1
   done
   DEV_SERVER_URL=$(sed -n 's/^listening on //p' "$out" | head -1)
+  DEV_SERVER_PID=$pid
 }
 
 # The app's package name (the root package of the workspace, the one Trunk builds).

@@ -3,7 +3,7 @@
 // be checked with a yardstick written by someone else's tools.
 //
 //   node bench/fanout/loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT \
-//       [--clients 1000] [--messages 200] [--rate 0] [--reps 3] [--workers 1] [--label L] [--timeout-s 60]
+//       [--clients 1000] [--messages 200] [--rate 0] [--reps 3] [--workers 1] [--label L] [--timeout-s 60] [--server-pid P]
 //
 // Protocols: `typed` speaks docs/protocol.md's typed-chat subset on /ws/typed-chat (our dev
 // server, bench/node-ws/server.mjs); `socketio` speaks socket.io 4 (bench/fanout/socketio-server.mjs)
@@ -28,14 +28,22 @@
 //     over messages of last receipt − first receipt. When the server writes faster than this
 //     generator reads, `drain_ms` is the generator's own time to take in one broadcast, a floor
 //     under every server's p99 (bench/notes.md, "Fan-out", 2026-12-05).
+//  5. Who waited for a core, from Linux's per-thread `schedstat` between the first send and
+//     the last receipt: `loadgen_wait_ms`, the time this generator's worker threads were
+//     runnable but not running (summed over them), and with `--server-pid`, the server's CPU
+//     time (`server_cpu_ms`) and its own wait (`server_wait_ms`), summed over its threads. On a
+//     machine the server and the generator share, a generator that waits for a core reports
+//     latency no server caused (bench/notes.md, "Fan-out", 2026-12-05, evening); `null` where
+//     /proc has no `schedstat`.
 // `loadgen_busy` is the event-loop utilisation of each worker while the messages flow (near 1:
 // that thread set the pace). Each run prints a human line and a `RESULT {json}` line (the same
-// fields as fanout_bench's, plus `generator`, `workers` and `loadgen_busy`, a list); the exit
+// fields as fanout_bench's, plus `generator`, `workers`, `loadgen_busy`, a list, and the fields of step 5); the exit
 // status is 1 when a run lost deliveries or failed.
 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { serveSteps, startWorkers as spawnWorkers, withTimeout } from '../workers.mjs';
@@ -56,12 +64,14 @@ const reps = Number(flag('reps', 3));
 const label = flag('label', protocol);
 const timeoutMs = Number(flag('timeout-s', 60)) * 1000;
 const workers = Number(flag('workers', 1));
+const serverPid = Number(flag('server-pid', 0));
 const PARALLEL = 32;
 const QUIET_MS = 500;
 const IDLE_GAP_MS = 5000;
 if (!['typed', 'socketio'].includes(protocol) || !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+$/.test(baseUrl)
-    || !(clients >= 1) || !(messages >= 1) || !(rate >= 0) || !(reps >= 1) || !Number.isInteger(workers) || workers < 1 || workers > clients) {
-  console.error('usage: loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT [--clients N] [--messages M] [--rate R] [--reps K] [--workers W ≤ N] (loopback only)');
+    || !(clients >= 1) || !(messages >= 1) || !(rate >= 0) || !(reps >= 1) || !Number.isInteger(workers) || workers < 1 || workers > clients
+    || !Number.isInteger(serverPid) || serverPid < 0) {
+  console.error('usage: loadgen.mjs --protocol typed|socketio --url http://127.0.0.1:PORT [--clients N] [--messages M] [--rate R] [--reps K] [--workers W ≤ N] [--server-pid P] (loopback only)');
   process.exit(2);
 }
 
@@ -69,6 +79,30 @@ const now = () => performance.now();
 /** Wall-clock ms, comparable between threads (each thread's performance.now() has its own origin). */
 const wall = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Linux's scheduler counters for the threads under `dir` (`/proc/PID/task`), or for one thread
+ * (`/proc/thread-self`): `[cpu_ns, wait_ns]`, time run and time spent runnable waiting for a core
+ * (`schedstat`'s first two fields), summed; `null` where /proc does not have them.
+ */
+function schedstat(dir) {
+  try {
+    const paths = dir.endsWith('/task') ? readdirSync(dir).map((t) => `${dir}/${t}/schedstat`) : [`${dir}/schedstat`];
+    const sum = [0, 0];
+    for (const path of paths) {
+      try {
+        const [cpu, wait] = readFileSync(path, 'utf8').split(' ').map(Number);
+        sum[0] += cpu;
+        sum[1] += wait;
+      } catch {
+        // A thread that ended between the listing and the read.
+      }
+    }
+    return sum;
+  } catch {
+    return null;
+  }
+}
 
 /** Resolves when `check()` is true (polled every 5 ms), rejects after `ms` naming `what`. */
 async function until(check, ms, what) {
@@ -221,6 +255,7 @@ function workerMain() {
   const Client = protocol === 'typed' ? TypedClient : SocketIoClient;
   let members = [];
   let elu = null;
+  let sched = null;
   // Frames seen before a run is armed (joins) count here too; the run's arrays come with `arm`.
   run = { base: 0, latencies: new Float64Array(0), message: new Int32Array(0), count: 0, frames: 0, closedEarly: 0, lastReceipt: 0, sending: false };
   const steps = {
@@ -246,6 +281,7 @@ function workerMain() {
         base, latencies: new Float64Array(size), message: new Int32Array(size), count: 0, closedEarly: 0, lastReceipt: 0, sending: true,
       });
       elu = performance.eventLoopUtilization();
+      sched = schedstat('/proc/thread-self');
       return {};
     },
     // Client 0 sends every message (burst or paced); answers when the last one is sent.
@@ -274,7 +310,9 @@ function workerMain() {
     async collect() {
       run.sending = false;
       const busy = elu ? performance.eventLoopUtilization(elu).utilization : 0;
-      return { latencies: run.latencies.subarray(0, run.count), message: run.message.subarray(0, run.count), lastReceipt: run.lastReceipt, closedEarly: run.closedEarly, busy };
+      const after = schedstat('/proc/thread-self');
+      const waitNs = sched && after ? after[1] - sched[1] : null;
+      return { latencies: run.latencies.subarray(0, run.count), message: run.message.subarray(0, run.count), lastReceipt: run.lastReceipt, closedEarly: run.closedEarly, busy, waitNs };
     },
     async close() {
       await Promise.all(members.map((m) => (m.ws || m.socket ? m.close() : null)));
@@ -304,6 +342,7 @@ async function once(pool, room) {
     if (unsettled) console.error(`warning: ${unsettled} of ${clients} clients never heard of the whole room`);
 
     await all('arm', { base: wall() });
+    const server0 = serverPid ? schedstat(`/proc/${serverPid}/task`) : null;
     const sending = pool[0].call('send', { room });
     const end = now() + timeoutMs;
     let count = 0;
@@ -316,6 +355,7 @@ async function once(pool, room) {
       await sleep(2);
     }
     const { start } = await sending;
+    const server1 = server0 ? schedstat(`/proc/${serverPid}/task`) : null;
     const outs = await all('collect');
     // Per message: its first and last receipt (latency), over every worker's clients.
     const first = new Float64Array(messages).fill(Infinity);
@@ -351,6 +391,9 @@ async function once(pool, room) {
       first: median(heard.map((n) => first[n])),
       drain: median(heard.map((n) => last[n] - first[n])),
       busy: outs.map((o) => Math.round(o.busy * 100) / 100),
+      genWaitMs: outs.every((o) => o.waitNs !== null) ? outs.reduce((a, o) => a + o.waitNs, 0) / 1e6 : null,
+      serverCpuMs: server0 && server1 ? (server1[0] - server0[0]) / 1e6 : null,
+      serverWaitMs: server0 && server1 ? (server1[1] - server0[1]) / 1e6 : null,
     };
   } finally {
     await all('close').catch(() => {});
@@ -368,11 +411,11 @@ async function main() {
     try {
       const r = await once(pool, room);
       const perSecond = r.delivered / r.elapsedS;
-      console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms; per message first receipt ${r.first.toFixed(2)} ms, drain ${r.drain.toFixed(2)} ms (medians) (${r.closedEarly} closed early; load generator busy ${JSON.stringify(r.busy)})`);
+      console.log(`  run ${rep}: delivered ${r.delivered}/${r.expected} in ${r.elapsedS.toFixed(3)} s = ${perSecond.toFixed(0)} msg/s; latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, max ${r.max.toFixed(2)} ms; per message first receipt ${r.first.toFixed(2)} ms, drain ${r.drain.toFixed(2)} ms (medians) (${r.closedEarly} closed early; load generator busy ${JSON.stringify(r.busy)}${r.genWaitMs === null ? '' : `, waited for a core ${r.genWaitMs.toFixed(1)} ms`}${r.serverCpuMs === null ? '' : `; server CPU ${r.serverCpuMs.toFixed(0)} ms, waited for a core ${r.serverWaitMs.toFixed(1)} ms`})`);
       console.log(`RESULT ${JSON.stringify({
         label, generator: 'node', workers, rep, clients, senders: 1, messages, rate, delivered: r.delivered, expected: r.expected,
         closed_early: r.closedEarly, elapsed_s: r.elapsedS, msgs_per_s: perSecond, p50_ms: r.p50, p99_ms: r.p99, max_ms: r.max, first_ms: r.first, drain_ms: r.drain,
-        loadgen_busy: r.busy,
+        loadgen_busy: r.busy, loadgen_wait_ms: r.genWaitMs, server_cpu_ms: r.serverCpuMs, server_wait_ms: r.serverWaitMs,
       })}`);
       failed ||= r.delivered < r.expected;
     } catch (e) {

@@ -30,7 +30,14 @@
 //! - `--rate R` (0): offered messages/s over all senders; 0 sends everything at once (burst);
 //! - `--reps K` (1): runs, each in a fresh room with fresh connections;
 //! - `--label L`: a tag echoed in the result lines;
-//! - `--protocol typed|socketio` (typed): the wire protocol, as above.
+//! - `--protocol typed|socketio` (typed): the wire protocol, as above;
+//! - `--server-pid P`: the server's process, for its CPU time during the run (below).
+//!
+//! Who waited for a core, from Linux's per-thread `schedstat` between the first send and the
+//! last receipt: `loadgen_wait_ms`, the time this generator's threads were runnable but not
+//! running, and with `--server-pid`, the server's CPU time (`server_cpu_ms`) and its threads'
+//! wait (`server_wait_ms`); `null` where /proc has no `schedstat`. Server and generator share
+//! this machine's cores: a generator that waits for one reports latency no server caused.
 //!
 //! Each run prints a human line and one `RESULT {json}` line (for `scripts/bench.sh`). The exit
 //! status is 1 when any run lost deliveries or failed. Clients and servers share this machine's
@@ -72,6 +79,7 @@ struct Plan {
     reps: usize,
     label: String,
     protocol: Protocol,
+    server_pid: Option<u32>,
 }
 
 /// The wire protocol the clients speak.
@@ -92,6 +100,44 @@ struct RunResult {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// This generator's threads' time runnable but not running, ms.
+    loadgen_wait_ms: Option<f64>,
+    /// The server's CPU time and its threads' wait for a core, ms.
+    server: Option<(f64, f64)>,
+}
+
+/// Linux's scheduler counters summed over the threads of process `pid` (`self` for this one):
+/// `(cpu_ns, wait_ns)`, time run and time runnable but waiting for a core, the first two fields
+/// of each `/proc/PID/task/TID/schedstat`; `None` where /proc does not have them.
+fn schedstat(pid: &str) -> Option<(u64, u64)> {
+    let mut sum = (0, 0);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        // A thread that ended between the listing and the read is skipped.
+        let Ok(text) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else {
+            continue;
+        };
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        let (Some(Ok(cpu)), Some(Ok(wait))) = (fields.next(), fields.next()) else {
+            return None;
+        };
+        sum.0 += cpu;
+        sum.1 += wait;
+    }
+    Some(sum)
+}
+
+/// `schedstat` differences in ms: `(cpu, wait)`.
+fn sched_delta(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<(f64, f64)> {
+    let ((cpu0, wait0), (cpu1, wait1)) = (before?, after?);
+    Some((
+        cpu1.saturating_sub(cpu0) as f64 / 1e6,
+        wait1.saturating_sub(wait0) as f64 / 1e6,
+    ))
+}
+
+/// A JSON number with 3 decimals, or `null`.
+fn json_ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "null".to_string(), |v| format!("{v:.3}"))
 }
 
 fn parse_args() -> BenchResult<Plan> {
@@ -105,6 +151,7 @@ fn parse_args() -> BenchResult<Plan> {
         reps: 1,
         label: String::new(),
         protocol: Protocol::Typed,
+        server_pid: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -123,6 +170,7 @@ fn parse_args() -> BenchResult<Plan> {
             "--rate" => plan.rate = value()?.parse()?,
             "--reps" => plan.reps = value()?.parse()?,
             "--label" => plan.label = value()?,
+            "--server-pid" => plan.server_pid = Some(value()?.parse()?),
             "--protocol" => {
                 plan.protocol = match value()?.as_str() {
                     "typed" => Protocol::Typed,
@@ -232,14 +280,20 @@ async fn drive(plan: &Plan) -> BenchResult<()> {
         match run(plan, &room).await {
             Ok(r) => {
                 let rate = r.delivered as f64 / r.elapsed_s.max(1e-9);
+                let waits = match (r.loadgen_wait_ms, r.server) {
+                    (Some(wait), Some((cpu, server_wait))) => format!("; load generator waited for a core {wait:.1} ms; server CPU {cpu:.0} ms, waited for a core {server_wait:.1} ms"),
+                    (Some(wait), None) => format!("; load generator waited for a core {wait:.1} ms"),
+                    _ => String::new(),
+                };
                 println!(
-                    "  run {}: delivered {}/{} in {:.3} s = {rate:.0} msg/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} closed early)",
+                    "  run {}: delivered {}/{} in {:.3} s = {rate:.0} msg/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} closed early{waits})",
                     rep + 1, r.delivered, r.expected, r.elapsed_s, r.p50_ms, r.p99_ms, r.max_ms, r.closed_early
                 );
                 println!(
-                    "RESULT {{\"label\":{:?},\"rep\":{},\"clients\":{},\"senders\":{},\"messages\":{},\"rate\":{},\"delivered\":{},\"expected\":{},\"closed_early\":{},\"elapsed_s\":{:.6},\"msgs_per_s\":{rate:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}}}",
+                    "RESULT {{\"label\":{:?},\"rep\":{},\"clients\":{},\"senders\":{},\"messages\":{},\"rate\":{},\"delivered\":{},\"expected\":{},\"closed_early\":{},\"elapsed_s\":{:.6},\"msgs_per_s\":{rate:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"loadgen_wait_ms\":{},\"server_cpu_ms\":{},\"server_wait_ms\":{}}}",
                     plan.label, rep + 1, plan.clients, plan.senders, plan.messages, plan.rate,
-                    r.delivered, r.expected, r.closed_early, r.elapsed_s, r.p50_ms, r.p99_ms, r.max_ms
+                    r.delivered, r.expected, r.closed_early, r.elapsed_s, r.p50_ms, r.p99_ms, r.max_ms,
+                    json_ms(r.loadgen_wait_ms), json_ms(r.server.map(|s| s.0)), json_ms(r.server.map(|s| s.1))
                 );
                 failed |= r.delivered < r.expected;
             }
@@ -404,6 +458,8 @@ async fn run(plan: &Plan, room: &str) -> BenchResult<RunResult> {
     } else {
         Duration::from_secs_f64(1.0 / plan.rate as f64)
     };
+    let server_pid = plan.server_pid.map(|pid| pid.to_string());
+    let sched_before = (schedstat("self"), server_pid.as_deref().and_then(schedstat));
     let mut senders = Vec::with_capacity(plan.senders);
     let mut idle_sinks = Vec::with_capacity(clients);
     for (index, mut sink) in sinks.into_iter().enumerate() {
@@ -451,6 +507,7 @@ async fn run(plan: &Plan, room: &str) -> BenchResult<RunResult> {
         latencies.append(&mut got);
         last_receipt = last_receipt.max(finished);
     }
+    let sched_after = (schedstat("self"), server_pid.as_deref().and_then(schedstat));
     let closes = idle_sinks.into_iter().map(|mut sink| async move {
         let _ = timeout(Duration::from_secs(1), sink.close()).await;
     });
@@ -474,6 +531,8 @@ async fn run(plan: &Plan, room: &str) -> BenchResult<RunResult> {
         p50_ms: pct(50.0),
         p99_ms: pct(99.0),
         max_ms: pct(100.0),
+        loadgen_wait_ms: sched_delta(sched_before.0, sched_after.0).map(|(_, wait)| wait),
+        server: sched_delta(sched_before.1, sched_after.1),
     })
 }
 
