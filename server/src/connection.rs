@@ -3,10 +3,12 @@
 //! outbound queue and closing with the documented codes.
 //!
 //! Each socket runs two halves: the reader (this loop, which calls into the endpoint) and the
-//! writer (its own task, which drains the outbound queue into the socket). Everything sent
-//! to a client — direct replies and broadcasts alike — goes through that one bounded queue, and
-//! nothing ever waits for room in it: a full queue marks the client as a slow consumer, which
-//! is closed with 1013 while everyone else carries on.
+//! writer (its own task, which drains the outbound queue into the socket; `socket_writer`).
+//! Everything sent to a client — direct replies and broadcasts alike — goes through that one
+//! bounded queue, except a broadcast frame for an idle socket, which its publisher may write
+//! straight in (nothing is ahead of it then, so order holds); nothing ever waits for room in
+//! the queue: a full queue marks the client as a slow consumer, which is closed with 1013
+//! while everyone else carries on.
 
 use std::future::Future;
 use std::sync::{Arc, PoisonError};
@@ -18,8 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
@@ -27,7 +29,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::CLOSE_TOKEN_EXPIRED;
-use crate::broker::{Envelope, Inbox, Subscriber};
+use crate::broker::{Envelope, Subscriber};
 use crate::client_addr::ClientAddr;
 use crate::config::Config;
 use crate::metrics::EndpointMetrics;
@@ -35,8 +37,8 @@ use crate::protocol::{
     decode, now_ms, to_json, ClientMessage, CommonMsg, ErrorCode, Incoming, ProtocolError,
     ServerMsg,
 };
+use crate::socket_writer::{write_loop, CloseCommand, SocketOut};
 use crate::state::{query_param, SharedState, SlotGuard, User};
-use prometheus_client::metrics::counter::Counter;
 
 /// Close code: the server is going away (shutdown, or an idle presence client).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -54,15 +56,11 @@ pub const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// Frames up to this much over a limit are read whole, so the close is a clean handshake
 /// instead of an abandoned half-read frame.
 const OVERSIZE_SLACK: usize = 64 * 1024;
-/// How long a close frame may take to reach a client that is not reading.
-const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for a token's expiry (a year): keeps `Instant` arithmetic far from overflow
 /// whatever `exp` says.
 const MAX_TOKEN_WAIT_MS: u64 = 365 * 24 * 3600 * 1000;
-/// Most frames written before one flush; batching keeps fan-out cheap.
-const WRITE_BATCH: usize = 64;
 /// Bytes tungstenite reads from the socket at a time. It zero-fills that much of its read
 /// buffer before *every* read attempt, i.e. every time the reader is polled: at the default
 /// 128 KiB, with the reader then polled once per broadcast (before the writer had a task of its
@@ -216,7 +214,13 @@ impl Conn {
     }
 
     async fn publish(&self, topic: &str, envelope: Envelope) {
-        if let Err(e) = self.state.backend.broker.publish(topic, envelope).await {
+        // Unconstrained: a broadcast written straight into the sockets makes one write per
+        // subscriber, and tokio's per-task budget (128) would otherwise hand the rest to the
+        // writer tasks mid-broadcast (`socket_writer`).
+        let broker = &self.state.backend.broker;
+        if let Err(e) =
+            tokio::task::unconstrained(async { broker.publish(topic, envelope).await }).await
+        {
             tracing::warn!(topic, error = %e, "publish failed");
         }
     }
@@ -310,11 +314,14 @@ async fn run<E: Endpoint>(
     let opened = Instant::now();
     let metrics = state.metrics.endpoint(E::NAME);
     metrics.connections.inc();
+    let (sink, mut stream) = socket.split();
+    let out = SocketOut::new(sink, metrics.messages_out.clone());
     let (inbox, outbox, overflow) = Subscriber::new(
         user.id.clone(),
         state.config.outbound_capacity(),
         state.config.outbound_queue_bytes,
     );
+    let inbox = inbox.with_direct(Arc::new(out.clone()));
     let mut conn = Conn {
         state,
         user,
@@ -322,17 +329,10 @@ async fn run<E: Endpoint>(
         topics: Vec::new(),
         query,
     };
-    let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut close_tx = Some(close_tx);
     let writer_gone = CancellationToken::new();
-    let writer = write_loop(
-        sink,
-        outbox,
-        close_rx,
-        writer_gone.clone(),
-        metrics.messages_out.clone(),
-    );
+    let writer = write_loop(out, outbox, close_rx, writer_gone.clone());
     let counted = metrics.clone();
 
     let reader = async move {
@@ -673,102 +673,6 @@ fn close_for_read_error(error: axum::Error) -> Ending {
 }
 
 /// What the reader tells the writer when the socket must close.
-struct CloseCommand {
-    frame: CloseFrame,
-    /// Deliver what is already queued first (an error frame before its close, say); not for a
-    /// slow consumer, whose full queue is the problem.
-    drain: bool,
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut outbox: Inbox,
-    mut close_rx: oneshot::Receiver<CloseCommand>,
-    gone: CancellationToken,
-    written: Counter,
-) {
-    // A frame taken from the queue but not yet handed to the sink; kept outside the write
-    // future so a close arriving mid-write can still deliver it.
-    let mut held: Option<Message> = None;
-    let mut open = true;
-    while open {
-        tokio::select! {
-            biased;
-            command = &mut close_rx => {
-                if let Ok(command) = command {
-                    finish(&mut sink, &mut outbox, held.take(), command).await;
-                }
-                break;
-            }
-            result = write_some(&mut sink, &mut outbox, &mut held) => match result {
-                Ok((more, frames)) => {
-                    written.inc_by(frames);
-                    open = more;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "socket write failed");
-                    gone.cancel();
-                    return;
-                }
-            },
-        }
-    }
-    if !open {
-        // Every sender is gone: the reader has finished and may still want a close sent.
-        if let Ok(command) = close_rx.await {
-            finish(&mut sink, &mut outbox, held.take(), command).await;
-        }
-    }
-    gone.cancel();
-}
-
-/// Writes the next frame and whatever else is queued (up to a batch), then flushes once.
-/// Returns `Ok(false)` when the queue is closed and empty.
-async fn write_some(
-    sink: &mut SplitSink<WebSocket, Message>,
-    outbox: &mut Inbox,
-    held: &mut Option<Message>,
-) -> Result<(bool, u64), axum::Error> {
-    if held.is_none() {
-        *held = outbox.recv().await;
-        if held.is_none() {
-            return Ok((false, 0));
-        }
-    }
-    let mut frames = 0;
-    for _ in 0..WRITE_BATCH {
-        std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
-        let Some(frame) = held.take().or_else(|| outbox.try_recv().ok()) else {
-            break;
-        };
-        frames += u64::from(!matches!(frame, Message::Ping(_) | Message::Pong(_)));
-        sink.start_send_unpin(frame)?;
-    }
-    sink.flush().await?;
-    Ok((true, frames))
-}
-
-async fn finish(
-    sink: &mut SplitSink<WebSocket, Message>,
-    outbox: &mut Inbox,
-    held: Option<Message>,
-    command: CloseCommand,
-) {
-    // A client that stopped reading may never take these frames; do not wait forever.
-    let _ = timeout(CLOSE_WRITE_TIMEOUT, async {
-        if command.drain {
-            if let Some(frame) = held {
-                sink.feed(frame).await?;
-            }
-            while let Ok(frame) = outbox.try_recv() {
-                sink.feed(frame).await?;
-            }
-        }
-        sink.send(Message::Close(Some(command.frame))).await
-    })
-    .await;
-}
-
 /// What to do with one incoming message under the rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {

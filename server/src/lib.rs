@@ -100,6 +100,7 @@ pub mod origin;
 pub mod presence;
 pub mod protocol;
 pub mod redis_backend;
+pub mod socket_writer;
 pub mod state;
 pub mod static_files;
 pub mod streams;
