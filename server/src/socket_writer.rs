@@ -7,7 +7,7 @@
 //! ([`DirectWrite::try_write`]), so a broadcast at moderate load is written by one thread in
 //! one pass, the first frame going out at once, without waking a writer task per client (which
 //! put both cores of a 2-core box to work on every broadcast and made any other process on it,
-//! a load generator or the clients themselves, wait for a core; `bench/notes.md`, "Fan-out",
+//! a load generator or the clients themselves, wait for a core: the fan-out benchmark notes,
 //! 2026-12-06). When the socket is not idle the frame is queued as always, so order holds and
 //! the slow-consumer limit counts every byte not yet accepted by the kernel but one frame.
 //! Whether a broadcast tries direct writes at all is the broker's call ([`crate::broker`]'s
