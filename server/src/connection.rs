@@ -672,7 +672,6 @@ fn close_for_read_error(error: axum::Error) -> Ending {
     }
 }
 
-/// What the reader tells the writer when the socket must close.
 /// What to do with one incoming message under the rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
