@@ -509,6 +509,11 @@ impl Backend {
 ///
 /// A broadcast is written into idle sockets by its publisher ([`Subscriber::deliver_now`]) or
 /// queued for the sockets' writer tasks ([`Subscriber::deliver`]); [`Pace`] decides per topic.
+/// A broadcast runs on a snapshot of the topic's subscriber list, taken under the map's lock
+/// and walked after it is released: writing into 1,000 sockets takes milliseconds, and a
+/// join, a leave or a broadcast anywhere else must not wait that long (nor can a delivery
+/// that calls back into the broker deadlock). Joining copies the list only while a broadcast
+/// holds a snapshot of it.
 #[derive(Debug, Default)]
 pub struct InProcessBroker {
     topics: RwLock<HashMap<String, Topic>>,
@@ -516,8 +521,8 @@ pub struct InProcessBroker {
 
 #[derive(Debug, Default)]
 struct Topic {
-    subscribers: Vec<Subscriber>,
-    pace: Mutex<Pace>,
+    subscribers: Arc<Vec<Subscriber>>,
+    pace: Arc<Mutex<Pace>>,
 }
 
 /// Per topic, whether a broadcast is written by its publisher or queued for the writer tasks.
@@ -582,33 +587,35 @@ impl InProcessBroker {
 
     /// Delivers `envelope` to this process's subscribers of `topic` right away.
     pub fn publish_now(&self, topic: &str, envelope: &Envelope) {
-        let mut dead = Vec::new();
-        {
-            // A poisoned lock only means another thread panicked mid-update of a plain map;
-            // the map itself is still usable, and refusing to fan out would be worse.
+        // A poisoned lock only means another thread panicked mid-update of a plain map; the
+        // map itself is still usable, and refusing to fan out would be worse.
+        let (subscribers, pace) = {
             let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
             let Some(entry) = topics.get(topic) else {
                 return;
             };
-            let started = Instant::now();
-            let direct = lock(&entry.pace).begin(started);
-            for subscriber in &entry.subscribers {
-                let delivery = if direct {
-                    subscriber.deliver_now(envelope)
-                } else {
-                    subscriber.deliver(envelope)
-                };
-                match delivery {
-                    Delivery::Delivered | Delivery::Skipped => {}
-                    Delivery::Overflowed | Delivery::Gone => dead.push(subscriber.id),
-                }
+            (entry.subscribers.clone(), entry.pace.clone())
+        };
+        let mut dead = Vec::new();
+        let started = Instant::now();
+        let direct = lock(&pace).begin(started);
+        for subscriber in subscribers.iter() {
+            let delivery = if direct {
+                subscriber.deliver_now(envelope)
+            } else {
+                subscriber.deliver(envelope)
+            };
+            match delivery {
+                Delivery::Delivered | Delivery::Skipped => {}
+                Delivery::Overflowed | Delivery::Gone => dead.push(subscriber.id),
             }
-            lock(&entry.pace).end(started, direct, Instant::now());
         }
+        lock(&pace).end(started, direct, Instant::now());
+        drop(subscribers);
         if !dead.is_empty() {
             let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
             if let Some(entry) = topics.get_mut(topic) {
-                entry.subscribers.retain(|s| !dead.contains(&s.id));
+                Arc::make_mut(&mut entry.subscribers).retain(|s| !dead.contains(&s.id));
                 if entry.subscribers.is_empty() {
                     topics.remove(topic);
                 }
@@ -635,7 +642,7 @@ impl Broker for InProcessBroker {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         let entry = topics.entry(topic.to_string()).or_default();
         if !entry.subscribers.iter().any(|s| s.id == subscriber.id) {
-            entry.subscribers.push(subscriber);
+            Arc::make_mut(&mut entry.subscribers).push(subscriber);
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -647,7 +654,10 @@ impl Broker for InProcessBroker {
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = topics.get_mut(topic) {
-            entry.subscribers.retain(|s| s.id != subscriber_id);
+            if !entry.subscribers.iter().any(|s| s.id == subscriber_id) {
+                return Box::pin(std::future::ready(Ok(())));
+            }
+            Arc::make_mut(&mut entry.subscribers).retain(|s| s.id != subscriber_id);
             if entry.subscribers.is_empty() {
                 topics.remove(topic);
             }
@@ -935,6 +945,62 @@ mod tests {
             got += 1;
         }
         assert_eq!(got, 5, "the fast subscriber receives everything");
+    }
+
+    /// A socket whose first write makes someone join the topic, from inside the broadcast.
+    #[derive(Debug)]
+    struct JoinsDuringWrite {
+        broker: std::sync::Weak<InProcessBroker>,
+        joiner: Mutex<Option<Subscriber>>,
+    }
+
+    impl DirectWrite for JoinsDuringWrite {
+        fn try_write(&self, message: Message, _queued: &AtomicUsize) -> Result<(), Message> {
+            if let (Some(broker), Some(joiner)) = (self.broker.upgrade(), lock(&self.joiner).take())
+            {
+                block(broker.subscribe("t", joiner)).unwrap();
+            }
+            Err(message)
+        }
+    }
+
+    #[test]
+    fn a_join_during_a_broadcast_does_not_wait_for_it_and_gets_the_next_one() {
+        // Before broadcasts ran on a snapshot, this join waited on the map's lock held by the
+        // broadcast itself: a deadlock here, milliseconds of a blocked worker elsewhere.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let broker = Arc::new(InProcessBroker::default());
+            let (joiner, mut joiner_rx, _) = Subscriber::new("u2".into(), 4, usize::MAX);
+            let (first, mut first_rx, _) = Subscriber::new("u1".into(), 4, usize::MAX);
+            let first = first.with_direct(Arc::new(JoinsDuringWrite {
+                broker: Arc::downgrade(&broker),
+                joiner: Mutex::new(Some(joiner)),
+            }));
+            block(broker.subscribe("t", first)).unwrap();
+            block(broker.publish("t", Envelope::to_all("one"))).unwrap();
+            let joined = broker.subscriber_count("t");
+            block(broker.publish("t", Envelope::to_all("two"))).unwrap();
+            let text = |m: Message| match m {
+                Message::Text(t) => t.to_string(),
+                other => format!("{other:?}"),
+            };
+            let first_got: Vec<_> =
+                std::iter::from_fn(|| first_rx.try_recv().ok().map(text)).collect();
+            let joiner_got: Vec<_> =
+                std::iter::from_fn(|| joiner_rx.try_recv().ok().map(text)).collect();
+            let _ = done_tx.send((joined, first_got, joiner_got));
+        });
+        let (joined, first_got, joiner_got) = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a join from inside a broadcast deadlocked");
+        assert_eq!(joined, 2);
+        assert_eq!(first_got, ["one", "two"]);
+        assert_eq!(
+            joiner_got,
+            ["two"],
+            "joined after the first broadcast began"
+        );
     }
 
     #[test]
