@@ -62,7 +62,7 @@ function handshakeStatus(base, path) {
   });
 }
 
-test('6a. two users sign in as ana and bo and see each other\'s signed names in chat, rooms and cursors; no token, no entry', { timeout: 120000 }, async (t) => {
+test('6a. two users sign in as ana and bo and see each other\'s signed names in chat, rooms and cursors, publish from the form; no token, no entry', { timeout: 120000 }, async (t) => {
   await scene(browser, 'auth-two-users', async (s) => {
     const a = await signIn(s, 'A', 'ana', server);
     const b = await signIn(s, 'B', 'bo', server);
@@ -103,6 +103,19 @@ test('6a. two users sign in as ana and bo and see each other\'s signed names in 
     await a.page.mouse.move(box.x + 0.3 * box.width, box.y + 0.6 * box.height, { steps: 8 });
     await waitFor('B to show ana\'s cursor near (30%, 60%)',
       async () => cursorNear(await cursorOnBoard(b.page, 'ana'), 30, 60), { timeoutMs: 2000 });
+
+    // Notifications: ana publishes through the page's form (signed in with the publish right),
+    // leaving the level as the form opens; bo gets it at level info.
+    for (const user of [a, b]) await navigate(user, 'Notifications', 'Notifications');
+    const note = `coffee in the kitchen ${Date.now()}`;
+    await a.page.fill('#publish-title', 'Break');
+    await a.page.fill('#publish-message', note);
+    await a.page.getByRole('button', { name: 'Publish' }).click();
+    await waitForPage(b.page, 'B to show the notification ana published through the form',
+      (x) => [...document.querySelectorAll('ol.feed li.notification .text')].some((e) => e.textContent === x), note, 5000);
+    const level = await b.page.evaluate((x) => [...document.querySelectorAll('ol.feed li.notification')]
+      .find((li) => li.querySelector('.text')?.textContent === x)?.querySelector('.level-tag')?.textContent, note);
+    assert.equal(level, 'info', 'the form publishes at level info unless the user picks another');
 
     // A third client claiming to be ana without a token is refused before the upgrade...
     assert.equal(await handshakeStatus(server, '/ws/chat?name=ana'), 401);

@@ -115,7 +115,9 @@ pub fn PublishForm(props: &PublishFormProps) -> Html {
             <input id="publish-message" ref={message} type="text" placeholder="Message for everyone" maxlength="2000" required=true />
             <label for="publish-level" class="visually-hidden">{ "Level" }</label>
             <select id="publish-level" ref={level}>
-                <option value="info">{ "info" }</option>
+                // Marked, because Yew inserts a list's children last first: unmarked, the
+                // option inserted first (the last, "error") would become the default.
+                <option value="info" selected=true>{ "info" }</option>
                 <option value="success">{ "success" }</option>
                 <option value="warning">{ "warning" }</option>
                 <option value="error">{ "error" }</option>
