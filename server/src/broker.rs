@@ -512,8 +512,10 @@ impl Backend {
 /// A broadcast runs on a snapshot of the topic's subscriber list, taken under the map's lock
 /// and walked after it is released: writing into 1,000 sockets takes milliseconds, and a
 /// join, a leave or a broadcast anywhere else must not wait that long (nor can a delivery
-/// that calls back into the broker deadlock). Joining copies the list only while a broadcast
-/// holds a snapshot of it.
+/// that calls back into the broker deadlock). Joining or leaving copies the list (one reference
+/// count per member) only while a broadcast holds a snapshot of it. A leave does not wait for
+/// a broadcast already under way: one of its frames may still reach the leaver just after the
+/// leave, so clients match a frame's `room` to the room they are in (the typed chat page does).
 #[derive(Debug, Default)]
 pub struct InProcessBroker {
     topics: RwLock<HashMap<String, Topic>>,
@@ -521,7 +523,7 @@ pub struct InProcessBroker {
 
 #[derive(Debug, Default)]
 struct Topic {
-    subscribers: Arc<Vec<Subscriber>>,
+    subscribers: Arc<Vec<Arc<Subscriber>>>,
     pace: Arc<Mutex<Pace>>,
 }
 
@@ -642,7 +644,7 @@ impl Broker for InProcessBroker {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         let entry = topics.entry(topic.to_string()).or_default();
         if !entry.subscribers.iter().any(|s| s.id == subscriber.id) {
-            Arc::make_mut(&mut entry.subscribers).push(subscriber);
+            Arc::make_mut(&mut entry.subscribers).push(Arc::new(subscriber));
         }
         Box::pin(std::future::ready(Ok(())))
     }
