@@ -177,7 +177,7 @@ impl Subscriber {
     }
 
     /// The same subscriber, whose broadcasts may be written straight into `socket` when it is
-    /// idle ([`Subscriber::deliver_now`]).
+    /// idle ([`Subscriber::deliver`] with `direct`).
     pub fn with_direct(mut self, socket: Arc<dyn DirectWrite>) -> Self {
         self.direct = Some(socket);
         self
@@ -194,23 +194,16 @@ impl Subscriber {
     }
 
     /// Queues `envelope` without waiting: a full queue marks the subscriber as a slow consumer
-    /// instead of blocking the publisher, so one stuck client never stalls a broadcast.
-    pub fn deliver(&self, envelope: &Envelope) -> Delivery {
-        if envelope.skip.as_deref() == Some(&*self.user_id) {
-            return Delivery::Skipped;
-        }
-        self.push(Message::Text(envelope.payload.clone()))
-    }
-
-    /// Like [`Subscriber::deliver`], but writes the frame into the socket on this thread when
-    /// the socket is idle (nothing queued, held or unflushed: order holds); queues it otherwise.
-    pub fn deliver_now(&self, envelope: &Envelope) -> Delivery {
+    /// instead of blocking the publisher, so one stuck client never stalls a broadcast. With
+    /// `direct`, writes the frame into the socket on this thread instead when the socket is
+    /// idle (nothing queued, held or unflushed, so order holds; see [`DirectWrite`]).
+    pub fn deliver(&self, envelope: &Envelope, direct: bool) -> Delivery {
         if envelope.skip.as_deref() == Some(&*self.user_id) {
             return Delivery::Skipped;
         }
         let message = Message::Text(envelope.payload.clone());
         match &self.direct {
-            Some(socket) if !self.overflow.is_cancelled() => {
+            Some(socket) if direct && !self.overflow.is_cancelled() => {
                 match socket.try_write(message, &self.queued) {
                     Ok(()) => Delivery::Delivered,
                     Err(message) => self.push(message),
@@ -507,8 +500,8 @@ impl Backend {
 
 /// Fan-out inside one process: a map from topic to subscribers.
 ///
-/// A broadcast is written into idle sockets by its publisher ([`Subscriber::deliver_now`]) or
-/// queued for the sockets' writer tasks ([`Subscriber::deliver`]); [`Pace`] decides per topic.
+/// A broadcast is written into idle sockets by its publisher or queued for the sockets' writer
+/// tasks ([`Subscriber::deliver`]); [`Pace`] decides per topic.
 /// A broadcast runs on a snapshot of the topic's subscriber list, taken under the map's lock
 /// and walked after it is released: writing into 1,000 sockets takes milliseconds, and a
 /// join, a leave or a broadcast anywhere else must not wait that long (nor can a delivery
@@ -544,7 +537,7 @@ pub struct Pace {
 }
 
 /// Locks a small mutex; a panic elsewhere while it was held leaves plain data still usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -602,12 +595,7 @@ impl InProcessBroker {
         let started = Instant::now();
         let direct = lock(&pace).begin(started);
         for subscriber in subscribers.iter() {
-            let delivery = if direct {
-                subscriber.deliver_now(envelope)
-            } else {
-                subscriber.deliver(envelope)
-            };
-            match delivery {
+            match subscriber.deliver(envelope, direct) {
                 Delivery::Delivered | Delivery::Skipped => {}
                 Delivery::Overflowed | Delivery::Gone => dead.push(subscriber.id),
             }
@@ -655,10 +643,11 @@ impl Broker for InProcessBroker {
         subscriber_id: u64,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = topics.get_mut(topic) {
-            if !entry.subscribers.iter().any(|s| s.id == subscriber_id) {
-                return Box::pin(std::future::ready(Ok(())));
-            }
+        // Checked first: `make_mut` copies a list a broadcast holds, even to remove nothing.
+        if let Some(entry) = topics
+            .get_mut(topic)
+            .filter(|entry| entry.subscribers.iter().any(|s| s.id == subscriber_id))
+        {
             Arc::make_mut(&mut entry.subscribers).retain(|s| s.id != subscriber_id);
             if entry.subscribers.is_empty() {
                 topics.remove(topic);

@@ -17,7 +17,7 @@
 //! polls. Publishers only `try_lock` it (a busy writer means "queue it").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -98,7 +98,7 @@ impl SocketOut {
 
     fn lock(&self) -> MutexGuard<'_, Out> {
         // Nothing panics while holding it; a poisoned lock still guards consistent fields.
-        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::broker::lock(&self.out)
     }
 
     /// Writes what is queued (up to a batch) and flushes. `Ready(Ok(true))` after progress,
