@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark (template only; not part of scripts/test.sh): ingest, bundle size, cursors frame
-# time, server fan-out, recovery after a mass disconnect and setup time, each next to its
-# alternative, measured in this one run. Prints the table and writes docs/benchmarks.md (with the
-# machine description).
+# time, server fan-out (and its paced p99 head to head with Node ws), recovery after a mass
+# disconnect and setup time, each next to its alternative, measured in this one run. Prints the
+# table and writes docs/benchmarks.md (with the machine description).
 #
-#   scripts/bench.sh                    everything (about 15-25 minutes on 2 cores, builds included)
-#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, ingest, cursors, recovery, setup, soak
+#   scripts/bench.sh                    everything but soak (on 2 cores fan-out alone takes about 28 minutes,
+#                                       the head to head about 16)
+#   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, headtohead, ingest, cursors, recovery,
+#                                       setup, soak
 #   scripts/bench.sh soak               the soak test (not in the default set): 2 instances + Redis behind
 #                                       nginx, 500 clients for BENCH_SOAK_SECONDS (120) with faults
 #                                       (BENCH_SOAK_CLIENTS, BENCH_SOAK_SEED, BENCH_SOAK_REDIS_DOWN_S;
@@ -14,6 +16,7 @@
 #   BENCH_FANOUT_WORKERS=1              the Node fan-out generator's threads for bursts (1), and
 #   BENCH_FANOUT_PACED_WORKERS="1 2"    for paced runs: one pass per count (the target rows use the
 #                                       bursts' count, so keep it in this list)
+#   BENCH_H2H_ROUNDS=15                 head-to-head rounds per yardstick (4 with BENCH_QUICK; about 16 s each)
 #   BENCH_SKIP_BUILD=1 scripts/bench.sh recovery
 #                                       no cargo build of the server when its binary exists
 #                                       (BENCH_SERVER_BIN: another binary than target/release/)
@@ -63,9 +66,9 @@ if [ -n "$quick" ]; then
 fi
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(bundle fanout ingest cursors recovery setup)
+[ ${#parts[@]} -gt 0 ] || parts=(bundle fanout headtohead ingest cursors recovery setup)
 for p in "${parts[@]}"; do
-  case $p in bundle|fanout|ingest|cursors|recovery|setup|soak) ;; *) die "unknown part '$p' (bundle fanout ingest cursors recovery setup soak)" ;; esac
+  case $p in bundle|fanout|headtohead|ingest|cursors|recovery|setup|soak) ;; *) die "unknown part '$p' (bundle fanout headtohead ingest cursors recovery setup soak)" ;; esac
 done
 wants() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
@@ -109,7 +112,7 @@ server_bin=${BENCH_SERVER_BIN:-$root/target/release/realtime-server}
 loadgen="$root/target/release/examples/fanout_bench"
 
 build_server() {
-  if [ -n "${BENCH_SKIP_BUILD:-}" ] && [ -x "$server_bin" ] && { ! wants fanout || [ -x "$loadgen" ]; }; then
+  if [ -n "${BENCH_SKIP_BUILD:-}" ] && [ -x "$server_bin" ] && { { ! wants fanout && ! wants headtohead; } || [ -x "$loadgen" ]; }; then
     log "BENCH_SKIP_BUILD: no build; using ${server_bin#"$root"/} as it is"
     return
   fi
@@ -163,7 +166,7 @@ build_page_variants() {
   done
 }
 
-wants fanout || wants ingest || wants cursors || wants recovery || wants soak && build_server
+wants fanout || wants headtohead || wants ingest || wants cursors || wants recovery || wants soak && build_server
 wants bundle || wants cursors && build_app
 wants bundle && build_page_variants
 wants bundle && build_bench_crate "$root/bench/hello" hello-dist
@@ -209,6 +212,20 @@ fi
 # per-client rate limit, and a per-client queue that fits a burst (fan-out and recovery).
 server_flags=(--demo-interval-ms 0 --max-connections 5000 --max-connections-per-ip 5000 --rate-per-sec 100000 --rate-burst 100000
   --outbound-queue 65536 --outbound-queue-bytes 268435456)
+declare -A server_label=([ours]="our dev server" [node-ws]="Node ws" [socketio]="socket.io 4")
+# start_fanout_server NAME [PREFIX...]: starts that server on a free port (DEV_SERVER_URL,
+# DEV_SERVER_PID), its command behind PREFIX when given (`taskset -c 0`).
+start_fanout_server() {
+  local name=$1; shift
+  local cmd
+  case $name in
+    ours) cmd=("$server_bin" --addr 127.0.0.1:0 "${server_flags[@]}") ;;
+    node-ws) cmd=(node bench/node-ws/server.mjs --port 0) ;;
+    socketio) cmd=(node bench/fanout/socketio-server.mjs --port 0) ;;
+  esac
+  cmd=("$@" "${cmd[@]}")
+  start_dev_server "${cmd[0]}" "$logs/fanout-$name.log" "${cmd[@]:1}"
+}
 if wants fanout; then
   reps=$BENCH_REPS
   : >"$results/fanout.jsonl"
@@ -242,15 +259,6 @@ if wants fanout; then
   # 2026-12-05 each server did its five runs back to back; alternated rounds had measured ours
   # ahead of Node ws's paced p99 in 12 of 12 where the back-to-back run had 14.7 vs 14.6 ms.)
   servers=(ours node-ws socketio)
-  declare -A server_label=([ours]="our dev server" [node-ws]="Node ws" [socketio]="socket.io 4")
-  # start_fanout_server NAME: starts it on a free port (DEV_SERVER_URL).
-  start_fanout_server() {
-    case $1 in
-      ours) start_dev_server "$server_bin" "$logs/fanout-server.log" --addr 127.0.0.1:0 "${server_flags[@]}" ;;
-      node-ws) start_dev_server node "$logs/fanout-node.log" bench/node-ws/server.mjs --port 0 ;;
-      socketio) start_dev_server node "$logs/fanout-socketio.log" bench/fanout/socketio-server.mjs --port 0 ;;
-    esac
-  }
   # Paced runs with the Node generator go once per thread count in BENCH_FANOUT_PACED_WORKERS
   # ("1 2"). On 2 shared cores the paced p99 measures how server and generator share them: a
   # one-thread generator keeps its core beside a one-thread server (Node ws) but loses it to a
@@ -320,6 +328,47 @@ if wants fanout; then
     done
   done
   stop_spawned
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 8. Head to head: the paced p99 at 1,000 clients (150 messages at 50 msg/s, as in part 4), ours
+# against Node ws only, in BENCH_H2H_ROUNDS (15) rounds per yardstick: each generator, with the
+# cores shared as in part 4 and, where there are two cores and `taskset`, pinned (servers on CPU
+# 0, the generator on CPU 1). Five rounds (part 4) cannot tell two servers apart whose p99 differ
+# by less than the 2-3 ms a run varies; this part counts in how many rounds ours was lower, and
+# the report gives the sign test's chance of a split at least that uneven between equals. The
+# order within a round alternates (ours first in odd rounds), each run on a server started for it.
+if wants headtohead; then
+  rounds=${BENCH_H2H_ROUNDS:-$([ -n "$quick" ] && echo 4 || echo 15)}
+  : >"$results/headtohead.jsonl"
+  : >"$logs/headtohead.err"
+  placements=(shared)
+  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then placements+=(pinned); fi
+  for generator in rust node; do
+    for placement in "${placements[@]}"; do
+      server_prefix=() generator_prefix=()
+      [ "$placement" = pinned ] && server_prefix=(taskset -c 0) generator_prefix=(taskset -c 1)
+      log "head to head ($generator generator, cores $placement): ours vs Node ws, 1,000 clients, 150 messages at 50 msg/s, $rounds rounds"
+      for round in $(seq "$rounds"); do
+        order=(ours node-ws)
+        (( round % 2 == 0 )) && order=(node-ws ours)
+        for server in "${order[@]}"; do
+          start_fanout_server "$server" "${server_prefix[@]}"
+          if [ "$generator" = rust ]; then
+            ws=${DEV_SERVER_URL/http:/ws:}/ws/typed-chat
+            cmd=("$loadgen" --url "$ws" --sender-url "$ws")
+          else
+            cmd=(node bench/fanout/loadgen.mjs --workers 1 --protocol typed --url "$DEV_SERVER_URL")
+          fi
+          timeout 300 "${generator_prefix[@]}" "${cmd[@]}" --server-pid "$DEV_SERVER_PID" --clients 1000 --messages 150 \
+            --rate 50 --reps 1 --label "$generator|$placement|${server_label[$server]}|$round" \
+            >"$logs/headtohead.out" 2>>"$logs/headtohead.err" || true
+          grep '^RESULT ' "$logs/headtohead.out" | sed 's/^RESULT //' >>"$results/headtohead.jsonl" || true
+          stop_spawned
+        done
+      done
+    done
+  done
 fi
 
 # ---------------------------------------------------------------------------------------------
