@@ -5,7 +5,7 @@
 # table and writes docs/benchmarks.md (with the machine description).
 #
 #   scripts/bench.sh                    everything but soak (on 2 cores fan-out alone takes about 28 minutes,
-#                                       the head to head about 16)
+#                                       the head to head about 20)
 #   scripts/bench.sh bundle fanout      only some parts: bundle, fanout, headtohead, ingest, cursors, recovery,
 #                                       setup, soak
 #   scripts/bench.sh soak               the soak test (not in the default set): 2 instances + Redis behind
@@ -16,7 +16,7 @@
 #   BENCH_FANOUT_WORKERS=1              the Node fan-out generator's threads for bursts (1), and
 #   BENCH_FANOUT_PACED_WORKERS="1 2"    for paced runs: one pass per count (the target rows use the
 #                                       bursts' count, so keep it in this list)
-#   BENCH_H2H_ROUNDS=15                 head-to-head rounds per yardstick (4 with BENCH_QUICK; about 16 s each)
+#   BENCH_H2H_ROUNDS=15                 head-to-head rounds per yardstick (4 with BENCH_QUICK; about 20 s each)
 #   BENCH_SKIP_BUILD=1 scripts/bench.sh recovery
 #                                       no cargo build of the server when its binary exists
 #                                       (BENCH_SERVER_BIN: another binary than target/release/)
