@@ -769,7 +769,7 @@ if h2h:
         both = lambda f, xs, ys: f"{f(xs)} / {f(ys)}"  # noqa: E731
         rows.append([
             GENERATORS[generator] + (", 1 thread" if generator == "node" else ""),
-            "pinned: servers on CPU 0, generator on CPU 1" if placement == "pinned" else "shared (as in section 4)",
+            "pinned: servers on one CPU, generator on another" if placement == "pinned" else "shared (as in section 4)",
             f"{len(paired)}" + (f" ({failed} failed runs left out)" if failed else ""),
             spread([a["p99_ms"] for a in a_side], "{:.1f}"), spread([b["p99_ms"] for b in b_side], "{:.1f}"),
             f"**{wins} of {len(paired)}**" + (f" ({len(paired) - wins - losses} tied)" if len(paired) - wins - losses else ""),
@@ -786,8 +786,8 @@ if h2h:
         "(section 4) cannot rank two servers whose p99 differ by less than the 2-3 ms one run varies from the "
         "next; this section counts the rounds in which ours had the lower p99, and the sign test gives the chance "
         "that two servers with the same p99 would split the rounds at least that unevenly (near 1: no difference "
-        "this many rounds can see; below 0.05: a difference). *Pinned*: both servers on CPU 0 (`taskset -c 0`), "
-        "the generator on CPU 1, so neither waits behind the other's threads. Server CPU per run and the "
+        "this many rounds can see; below 0.05: a difference). *Pinned*: both servers on the first CPU this run may use "
+        "(`taskset`), the generator on the second, so neither waits behind the other's threads. Server CPU per run and the "
         "generator's wait for a core per message are medians, from Linux's per-thread `schedstat` as in section 4. "
         "min / median / max over the rounds.\n\n"
         + table(["generator", "cores", "rounds", "ours p99 ms", "Node ws p99 ms", "ours lower in", "sign test p",

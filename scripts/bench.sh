@@ -333,8 +333,8 @@ fi
 # ---------------------------------------------------------------------------------------------
 # 8. Head to head: the paced p99 at 1,000 clients (150 messages at 50 msg/s, as in part 4), ours
 # against Node ws only, in BENCH_H2H_ROUNDS (15) rounds per yardstick: each generator, with the
-# cores shared as in part 4 and, where there are two cores and `taskset`, pinned (servers on CPU
-# 0, the generator on CPU 1). Five rounds (part 4) cannot tell two servers apart whose p99 differ
+# cores shared as in part 4 and, where there are two cores and `taskset`, pinned (the servers on
+# one CPU, the generator on another). Five rounds (part 4) cannot tell two servers apart whose p99 differ
 # by less than the 2-3 ms a run varies; this part counts in how many rounds ours was lower, and
 # the report gives the sign test's chance of a split at least that uneven between equals. The
 # order within a round alternates (ours first in odd rounds), each run on a server started for it.
@@ -342,13 +342,15 @@ if wants headtohead; then
   rounds=${BENCH_H2H_ROUNDS:-$([ -n "$quick" ] && echo 4 || echo 15)}
   : >"$results/headtohead.jsonl"
   : >"$logs/headtohead.err"
+  # Pinned to the first two CPUs this process may use (a container's cpuset need not hold CPU 0).
+  read -r -a cpus <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0))[:2])')"
   placements=(shared)
-  if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then placements+=(pinned); fi
+  if [ "${#cpus[@]}" -ge 2 ] && command -v taskset >/dev/null; then placements+=(pinned); fi
   for generator in rust node; do
     for placement in "${placements[@]}"; do
       server_prefix=() generator_prefix=()
-      [ "$placement" = pinned ] && server_prefix=(taskset -c 0) generator_prefix=(taskset -c 1)
-      log "head to head ($generator generator, cores $placement): ours vs Node ws, 1,000 clients, 150 messages at 50 msg/s, $rounds rounds"
+      [ "$placement" = pinned ] && server_prefix=(taskset -c "${cpus[0]}") generator_prefix=(taskset -c "${cpus[1]}")
+      log "head to head ($generator generator, cores $placement): ours vs Node ws, 1,000 clients, 150 messages at 50 msg/s, $rounds round(s)"
       for round in $(seq "$rounds"); do
         order=(ours node-ws)
         (( round % 2 == 0 )) && order=(node-ws ours)
