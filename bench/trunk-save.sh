@@ -9,7 +9,7 @@
 # build has started starts another build, and each build reloads the page.
 #
 #   bench/trunk-save.sh [SAVES_PER_ROUND] [ROUNDS] [BUSY]    defaults 100 2 0
-# BUSY=1 keeps both cores busy (two shell spin loops) while saving, as a loaded CI machine is.
+# BUSY 1 keeps both cores busy (two shell spin loops) while saving, as on a loaded CI machine.
 # Every round uses a fresh trunk on a free loopback port; nothing outlives the script.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
