@@ -758,6 +758,10 @@ if h2h:
         ok = lambda r: r is not None and "error" not in r and r["delivered"] == r["expected"]  # noqa: E731
         paired = [(ours[k], theirs[k]) for k in sorted(set(ours) & set(theirs)) if ok(ours[k]) and ok(theirs[k])]
         failed = sum(1 for side in (ours, theirs) for r in side.values() if not ok(r))
+        # A run that printed no RESULT (timed out, crashed; its stderr is in logs/headtohead.err)
+        # is missing from the file: counted against the highest round number seen.
+        last_round = max([*ours, *theirs], default=0)
+        missing = 2 * last_round - len(ours) - len(theirs)
         wins = sum(1 for a, b in paired if a["p99_ms"] < b["p99_ms"])
         losses = sum(1 for a, b in paired if a["p99_ms"] > b["p99_ms"])
         p = sign_test(wins, losses)
@@ -770,7 +774,8 @@ if h2h:
         rows.append([
             GENERATORS[generator] + (", 1 thread" if generator == "node" else ""),
             "pinned: servers on one CPU, generator on another" if placement == "pinned" else "shared (as in section 4)",
-            f"{len(paired)}" + (f" ({failed} failed runs left out)" if failed else ""),
+            f"{len(paired)}" + (f" ({failed} failed runs left out)" if failed else "")
+            + (f" ({missing} run{'s' if missing > 1 else ''} printed no result)" if missing else ""),
             spread([a["p99_ms"] for a in a_side], "{:.1f}"), spread([b["p99_ms"] for b in b_side], "{:.1f}"),
             f"**{wins} of {len(paired)}**" + (f" ({len(paired) - wins - losses} tied)" if len(paired) - wins - losses else ""),
             fmt(p, "{:.2f}"),
