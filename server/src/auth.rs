@@ -381,7 +381,7 @@ pub fn now_secs() -> u64 {
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     if getrandom::fill(&mut buf).is_err() {
-        // No OS randomness: fall back to time and pid, still unique per run.
+        // No OS randomness: `new_run_id` falls back to time, pid and a counter.
         let seed = crate::broker::new_run_id();
         return format!("{seed:0>width$}", width = bytes * 2);
     }

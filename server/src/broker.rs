@@ -755,18 +755,36 @@ impl InProcessEventLog {
     }
 }
 
-/// A run id that differs between server starts: time-based, so a restarted server never
-/// accepts ids it did not issue as if they were its own.
+/// A fresh id for one server instance, event log or history: 64 random bits, as hex.
+///
+/// It must differ between two servers in one process (tests start two on one Redis; user
+/// ids are `u<N>@<id>`) and between a server and its restart (so a restarted server never
+/// takes ids it did not issue as its own). The clock alone does not give that: CI once
+/// started two instances within one tick of its clock and both named their first user
+/// `u1@…`. So the bits come from the OS, XORed with a per-process counter run through an
+/// odd multiplier; without OS randomness, the time and pid stand in for them, and the counter
+/// still keeps the ids of one process apart.
 pub fn new_run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    // Mixing in the pid separates two servers started in the same instant (tests do that).
-    format!(
-        "{:x}",
-        (nanos as u64) ^ (u64::from(std::process::id()) << 40)
-    )
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut bytes = [0u8; 8];
+    let base = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            (nanos as u64) ^ (u64::from(std::process::id()) << 40)
+        }
+    };
+    run_id_from(base, n)
+}
+
+/// The id made from `base` (random, or the clock) and the process's `n`th call: one `base`
+/// with two counters gives two ids, as multiplying by an odd constant is a bijection on u64.
+fn run_id_from(base: u64, n: u64) -> String {
+    format!("{:x}", base ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Splits an event id `<run>-<seq>` into its parts.
@@ -869,6 +887,20 @@ pub fn presence_now(user_id: &str, name: &str) -> Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_made_in_one_clock_tick_still_differ() {
+        // A stopped clock (or no OS randomness and a coarse clock): only the counter moves.
+        let frozen = 0x18f1_fa95_b577_12b7;
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|n| run_id_from(frozen, n)).collect();
+        assert_eq!(ids.len(), 10_000);
+        // Back to back, as two test servers in one process make them.
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| new_run_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        // Event ids are `<run>-<seq>`: a run id never holds the separator.
+        assert!(ids.iter().all(|id| !id.contains('-') && !id.is_empty()));
+    }
 
     #[test]
     fn pace_writes_directly_when_quiet_and_queues_a_burst() {
